@@ -1,0 +1,174 @@
+"""The encoder-decoder model and its single factory, :func:`build_model`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras import ops
+
+from translator.config import Config, ConfigError, ModelConfig
+from translator.decoder import Decoder
+from translator.encoder import Bridge, Encoder
+
+_PACKAGE = "translator"
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Seq2Seq(keras.Model):
+    """RNN encoder-decoder: :class:`Encoder` -> :class:`Bridge` -> :class:`Decoder`.
+
+    Args: the fields of :class:`translator.config.ModelConfig` (vocabulary sizes
+    filled in).
+
+    - ``call((source_ids, decoder_input_ids))``: teacher forcing; ``source_ids``
+      ``[batch, src_len]``, ``decoder_input_ids`` ``[batch, tgt_len]`` (start token
+      first) -> logits ``[batch, tgt_len, target_vocab]``; with
+      ``return_attention=True`` also the weights ``[batch, tgt_len, src_len]``.
+    - ``encode(source_ids)`` -> state, a flat dict of batch-major tensors.
+    - ``decode_step(token_ids, state)``: ``token_ids`` ``[batch]`` -> (logits
+      ``[batch, target_vocab]``, new state, weights ``[batch, src_len]``).
+
+    Id 0 is padding on both sides.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size: int,
+        target_vocab_size: int,
+        cell: str = "gru",
+        embedding_dim: int = 256,
+        units: int = 256,
+        encoder_layers: int = 1,
+        decoder_layers: int = 1,
+        bidirectional: bool = True,
+        merge_mode: str = "concat",
+        dropout: float = 0.0,
+        decoder: str = "bahdanau",
+        attention: str = "general",
+        attention_units: int | None = None,
+        input_feeding: bool = False,
+        tie_embeddings: bool = False,
+        pointer_generator: bool = False,
+        coverage: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if pointer_generator:
+            raise NotImplementedError("pointer_generator is not implemented yet")
+        self.model_args = dict(
+            source_vocab_size=source_vocab_size,
+            target_vocab_size=target_vocab_size,
+            cell=cell,
+            embedding_dim=embedding_dim,
+            units=units,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
+            bidirectional=bidirectional,
+            merge_mode=merge_mode,
+            dropout=dropout,
+            decoder=decoder,
+            attention=attention,
+            attention_units=attention_units,
+            input_feeding=input_feeding,
+            tie_embeddings=tie_embeddings,
+            pointer_generator=pointer_generator,
+            coverage=coverage,
+        )
+        self.encoder = Encoder(
+            source_vocab_size,
+            embedding_dim,
+            units,
+            cell=cell,
+            num_layers=encoder_layers,
+            bidirectional=bidirectional,
+            merge_mode=merge_mode,
+            dropout=dropout,
+            name="encoder",
+        )
+        self.bridge = Bridge(units, decoder_layers, cell, name="bridge")
+        memory_dim = self.encoder.output_dim
+        self.decoder = Decoder(
+            target_vocab_size,
+            embedding_dim,
+            units,
+            memory_dim=memory_dim,
+            context_dim=memory_dim,
+            cell=cell,
+            num_layers=decoder_layers,
+            variant=decoder,
+            attention=attention,
+            attention_units=attention_units,
+            input_feeding=input_feeding,
+            coverage=coverage,
+            dropout=dropout,
+            tie_embeddings=tie_embeddings,
+            name="decoder",
+        )
+
+    def build(self, input_shape: Any = None) -> None:
+        # Trace one tiny batch so every weight exists (also the step-only ones);
+        # `.keras` loading relies on it.
+        source = ops.ones((1, 2), dtype="int32")
+        self.decoder.build()
+        self.call((source, source))
+        self.built = True
+
+    def encode(self, source_ids: Any, training: bool = False) -> dict[str, Any]:
+        """Runs the encoder and returns the decoder's initial state (see class doc)."""
+        memory, states, mask = self.encoder(source_ids, training=training)
+        context = states[-1][0]  # Cho's c: the top layer's final h
+        return self.decoder.initial_state(memory, mask, self.bridge(states), context)
+
+    def decode_step(
+        self, token_ids: Any, state: dict[str, Any], training: bool = False
+    ) -> tuple[Any, dict[str, Any], Any]:
+        """One target step for ``token_ids`` ``[batch]`` (see class doc)."""
+        return self.decoder.step(token_ids, state, training=training)
+
+    def call(
+        self, inputs: Any, training: bool | None = None, return_attention: bool = False
+    ) -> Any:
+        source_ids, decoder_input_ids = inputs
+        state = self.encode(source_ids, training=bool(training))
+        logits, weights = self.decoder(decoder_input_ids, state, training=bool(training))
+        if return_attention:
+            return logits, weights
+        return logits
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(self.model_args)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Seq2Seq:
+        return cls(**config)
+
+
+def build_model(config: Config | ModelConfig) -> Seq2Seq:
+    """Builds the :class:`Seq2Seq` described by a config (vocabulary sizes must be set)."""
+    model_config = config.model if isinstance(config, Config) else config
+    if model_config.source_vocab_size is None or model_config.target_vocab_size is None:
+        raise ConfigError(
+            "model.source_vocab_size and model.target_vocab_size must be set "
+            "(they come from the trained tokenizers)"
+        )
+    if model_config.tie_embeddings and model_config.units != model_config.embedding_dim:
+        raise ConfigError(
+            f"model.tie_embeddings=true needs model.units == model.embedding_dim, got "
+            f"{model_config.units} and {model_config.embedding_dim}"
+        )
+    if model_config.decoder == "luong" and model_config.attention == "dot":
+        memory_dim = model_config.units * (
+            2 if model_config.bidirectional and model_config.merge_mode == "concat" else 1
+        )
+        if memory_dim != model_config.units:
+            raise ConfigError(
+                "model.attention=dot needs encoder outputs as wide as the decoder state; "
+                "set model.merge_mode=sum or model.bidirectional=false, or use 'general'"
+            )
+    model = Seq2Seq(**dataclasses.asdict(model_config), name="seq2seq")
+    model.build()
+    return model
