@@ -43,6 +43,20 @@ def masked_softmax(scores: Any, mask: Any | None) -> Any:
     return weights * ops.cast(mask, weights.dtype)
 
 
+def coverage_loss(weights: Any, target_mask: Any) -> Any:
+    """See et al. (2017) eq. 12, averaged over real target positions.
+
+    ``weights``: attention ``[batch, tgt_len, src_len]``; the coverage before step t
+    is the sum of the earlier steps' weights, c_t = sum_{t' < t} a_{t'}; the loss is
+    sum_i min(a_{t,i}, c_{t,i}) for each step t, masked by ``target_mask``
+    ``[batch, tgt_len]`` and averaged over its true entries.
+    """
+    coverage = ops.cumsum(weights, axis=1) - weights
+    per_step = ops.sum(ops.minimum(weights, coverage), axis=-1)
+    mask = ops.cast(target_mask, per_step.dtype)
+    return ops.sum(per_step * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
 class Attention(keras.layers.Layer):
     """Base class: subclasses implement :meth:`precompute` and :meth:`score`.
 

@@ -51,6 +51,27 @@ def time_loop(body: Any, carry: Any, inputs: Any, num_outputs: int) -> tuple[Any
     return tuple(tf.transpose(a.stack(), [1, 0, 2]) for a in arrays)
 
 
+def copy_distribution(weights: Any, extended_ids: Any, size: Any) -> Any:
+    """Scatters attention onto the extended vocabulary (See et al. 2017, eq. 9).
+
+    ``weights`` ``[batch, (tgt_len,) src_len]``, ``extended_ids`` ``[batch, src_len]``
+    -> ``[batch, (tgt_len,) size]`` where entry w sums the weights of the source
+    positions holding w.  Padding (id 0) gets zero attention, so it adds nothing.
+    """
+    single_step = len(weights.shape) == 2
+    if single_step:
+        weights = weights[:, None, :]
+    batch, steps, src = tf.shape(weights)[0], tf.shape(weights)[1], tf.shape(weights)[2]
+    ids = tf.broadcast_to(tf.cast(extended_ids, tf.int32)[:, None, :], [batch, steps, src])
+    rows = tf.range(batch * steps)[:, None]
+    segments = tf.reshape(rows * size + tf.reshape(ids, [batch * steps, src]), [-1])
+    flat = tf.math.unsorted_segment_sum(
+        tf.reshape(weights, [-1]), segments, num_segments=batch * steps * size
+    )
+    dist = tf.reshape(flat, [batch, steps, size])
+    return dist[:, 0] if single_step else dist
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Decoder(keras.layers.Layer):
     """RNN decoder with a choice of conditioning on the source.
@@ -82,12 +103,22 @@ class Decoder(keras.layers.Layer):
         attention_units: hidden size of additive / concat scores (default ``units``).
         input_feeding: Luong input feeding.
         coverage: See et al. (2017) coverage vector fed to the attention scores.
+        pointer_generator: See et al. (2017) copy mechanism: the output mixes the
+            vocabulary distribution with the attention over the source,
+            ``P(w) = p_gen P_vocab(w) + (1 - p_gen) sum_{i: x_i = w} a_i`` with
+            ``p_gen = sigmoid(w_c c_t + w_s s_t + w_x x_t + b)``, over an extended
+            vocabulary where source words unknown to the target vocabulary get
+            temporary ids ``vocab_size + j``.  The outputs are then
+            log-probabilities rather than logits (``log_softmax`` leaves them as
+            they are, so losses and decoders need not care); ids at or above
+            ``vocab_size`` fed back as inputs read as the unknown token.
         dropout: on embeddings, between layers and before the output layer.
         tie_embeddings: output layer reuses the embedding matrix (needs
             ``units == embedding_dim``), Press & Wolf (2017).
 
     Shapes: :meth:`call` maps ``decoder_input_ids`` ``[batch, tgt_len]`` and a state
-    from :meth:`initial_state` to ``logits [batch, tgt_len, vocab]`` and attention
+    from :meth:`initial_state` to ``logits [batch, tgt_len, vocab]`` (``vocab`` is the
+    extended size with ``pointer_generator``) and attention
     ``weights [batch, tgt_len, src_len]`` (zeros for the context-vector variants);
     :meth:`step` does the same for one ``[batch]`` vector of token ids.
     """
@@ -106,6 +137,7 @@ class Decoder(keras.layers.Layer):
         attention_units: int | None = None,
         input_feeding: bool = False,
         coverage: bool = False,
+        pointer_generator: bool = False,
         dropout: float = 0.0,
         tie_embeddings: bool = False,
         **kwargs: Any,
@@ -129,6 +161,7 @@ class Decoder(keras.layers.Layer):
         self.attention_units = attention_units or units
         self.input_feeding = input_feeding and variant == "luong"
         self.coverage = coverage and self.has_attention
+        self.pointer_generator = pointer_generator and self.has_attention
         self.dropout = dropout
         self.tie_embeddings = tie_embeddings
         # XLA cannot size the step loop's gradient buffers once Keras relaxes the
@@ -151,6 +184,8 @@ class Decoder(keras.layers.Layer):
             self.output_bias = None
         else:
             self.output_layer = keras.layers.Dense(vocab_size, name="output")
+        if self.pointer_generator:
+            self.p_gen_layer = keras.layers.Dense(1, activation="sigmoid", name="p_gen")
 
     # -- structure -------------------------------------------------------------------
 
@@ -195,6 +230,8 @@ class Decoder(keras.layers.Layer):
             )
         else:
             self.output_layer.build((None, self.units))
+        if self.pointer_generator:
+            self.p_gen_layer.build((None, self.memory_dim + self.units + self.embedding_dim))
         self.built = True
 
     # -- state -----------------------------------------------------------------------
@@ -205,6 +242,7 @@ class Decoder(keras.layers.Layer):
         mask: Any,
         rnn_states: list[list[Any]],
         context: Any | None = None,
+        extended_ids: Any | None = None,
     ) -> dict[str, Any]:
         """The decoding state before the first target token.
 
@@ -213,11 +251,13 @@ class Decoder(keras.layers.Layer):
             mask: ``[batch, src_len]`` bool, False on source padding.
             rnn_states: per decoder layer, the list of initial state tensors.
             context: Cho's context vector ``[batch, context_dim]``.
+            extended_ids: pointer-generator source ids in the extended vocabulary
+                ``[batch, src_len]`` (default: ids are not extended).
 
         Returns a flat dict of batch-major tensors (so a beam search can reorder every
         entry with ``tf.gather``): ``memory``, ``mask`` and, per variant, ``keys``
         (precomputed attention projection), ``context``, ``feed`` (h~_{t-1}),
-        ``coverage`` and ``rnn_<layer>_<k>``.
+        ``coverage``, ``extended_ids`` and ``rnn_<layer>_<k>``.
         """
         state: dict[str, Any] = {"memory": memory, "mask": mask}
         batch = ops.shape(memory)[0]
@@ -229,6 +269,10 @@ class Decoder(keras.layers.Layer):
             state["feed"] = ops.zeros((batch, self.units), dtype=memory.dtype)
         if self.coverage:
             state["coverage"] = ops.zeros(ops.shape(mask), dtype=memory.dtype)
+        if self.pointer_generator:
+            if extended_ids is None:
+                raise ValueError("a pointer-generator decoder needs the extended source ids")
+            state["extended_ids"] = ops.cast(extended_ids, "int32")
         for j, layer_states in enumerate(rnn_states):
             for k, tensor in enumerate(layer_states):
                 state[f"rnn_{j}_{k}"] = tensor
@@ -242,8 +286,9 @@ class Decoder(keras.layers.Layer):
 
     def _step(
         self, embedded: Any, state: dict[str, Any], training: bool = False
-    ) -> tuple[Any, dict[str, Any], Any]:
-        """``embedded`` ``[batch, embedding_dim]`` -> (o_t ``[batch, units]``, state, weights)."""
+    ) -> tuple[Any, dict[str, Any], Any, Any]:
+        """``embedded`` ``[batch, embedding_dim]`` -> (o_t ``[batch, units]``, state,
+        weights ``[batch, src_len]``, p_gen ``[batch, 1]`` or None)."""
         memory, mask = state["memory"], state["mask"]
         keys, coverage = state.get("keys"), state.get("coverage")
         new_state = dict(state)
@@ -281,22 +326,53 @@ class Decoder(keras.layers.Layer):
             weights = ops.zeros(ops.shape(mask), dtype=h.dtype)
         elif self.coverage:
             new_state["coverage"] = coverage + weights
-        return out, new_state, weights
+        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        return out, new_state, weights, p_gen
 
-    def project(self, outputs: Any) -> Any:
-        """Output layer: ``[..., units]`` -> logits ``[..., vocab]``."""
+    def _p_gen(self, context: Any, h: Any, embedded: Any) -> Any:
+        return self.p_gen_layer(ops.concatenate([context, h, embedded], axis=-1))
+
+    def _input_ids(self, token_ids: Any) -> Any:
+        # Copied words carry temporary ids >= vocab_size; as inputs they are unknown.
+        if not self.pointer_generator:
+            return token_ids
+        return ops.where(token_ids >= self.vocab_size, ops.ones_like(token_ids), token_ids)
+
+    def project(
+        self,
+        outputs: Any,
+        weights: Any = None,
+        p_gen: Any = None,
+        extended_ids: Any = None,
+    ) -> Any:
+        """Output layer: ``[..., units]`` -> logits ``[..., vocab]``; with the pointer
+        generator, log-probabilities over the extended vocabulary."""
         if self.tie_embeddings:
-            return ops.matmul(outputs, ops.transpose(self.embedding.embeddings)) + self.output_bias
-        return self.output_layer(outputs)
+            logits = ops.matmul(outputs, ops.transpose(self.embedding.embeddings))
+            logits = logits + self.output_bias
+        else:
+            logits = self.output_layer(outputs)
+        if p_gen is None:
+            return logits
+        size = tf.maximum(self.vocab_size, tf.reduce_max(extended_ids) + 1)
+        vocab = tf.nn.softmax(tf.cast(logits, "float32"), axis=-1)
+        pad = tf.concat([tf.zeros(tf.rank(vocab) - 1, tf.int32), [size - self.vocab_size]], axis=0)
+        vocab = tf.pad(vocab, tf.stack([tf.zeros_like(pad), pad], axis=1))
+        copy = copy_distribution(tf.cast(weights, "float32"), extended_ids, size)
+        p_gen = tf.cast(p_gen, "float32")
+        # The floor keeps log finite for words neither generated nor copied.
+        return tf.math.log(p_gen * vocab + (1.0 - p_gen) * copy + 1e-12)
 
     def step(
         self, token_ids: Any, state: dict[str, Any], training: bool = False
     ) -> tuple[Any, dict[str, Any], Any]:
         """One decoding step: ``token_ids`` ``[batch]`` -> (logits ``[batch, vocab]``,
         new state, attention weights ``[batch, src_len]``)."""
-        embedded = self.dropout_layer(self.embedding(token_ids), training=training)
-        out, new_state, weights = self._step(embedded, state, training=training)
-        logits = self.project(self.dropout_layer(out, training=training))
+        embedded = self.dropout_layer(self.embedding(self._input_ids(token_ids)), training=training)
+        out, new_state, weights, p_gen = self._step(embedded, state, training=training)
+        logits = self.project(
+            self.dropout_layer(out, training=training), weights, p_gen, state.get("extended_ids")
+        )
         return logits, new_state, weights
 
     # -- whole sequences (teacher forcing) -----------------------------------------------
@@ -304,15 +380,24 @@ class Decoder(keras.layers.Layer):
     def call(
         self, decoder_input_ids: Any, state: dict[str, Any], training: bool = False
     ) -> tuple[Any, Any]:
-        embedded = self.dropout_layer(self.embedding(decoder_input_ids), training=training)
+        embedded = self.dropout_layer(
+            self.embedding(self._input_ids(decoder_input_ids)), training=training
+        )
         if self.fused:
-            outputs, weights = self._run_fused(embedded, state, training)
+            outputs, weights, p_gen = self._run_fused(embedded, state, training)
         else:
-            outputs, weights = self._run_steps(embedded, state, training)
-        logits = self.project(self.dropout_layer(outputs, training=training))
+            outputs, weights, p_gen = self._run_steps(embedded, state, training)
+        logits = self.project(
+            self.dropout_layer(outputs, training=training),
+            weights,
+            p_gen,
+            state.get("extended_ids"),
+        )
         return logits, weights
 
-    def _run_fused(self, embedded: Any, state: dict[str, Any], training: bool) -> tuple[Any, Any]:
+    def _run_fused(
+        self, embedded: Any, state: dict[str, Any], training: bool
+    ) -> tuple[Any, Any, Any]:
         memory, mask = state["memory"], state["mask"]
         x = embedded
         if self.variant == "cho":
@@ -324,25 +409,31 @@ class Decoder(keras.layers.Layer):
                 x = self.dropout_layer(x, training=training)
             x, *_ = rnn(x, initial_state=layer_states, training=training)
         h = x
-        if self.variant == "sutskever":
-            return h, ops.zeros((ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1]))
-        if self.variant == "cho":
-            return self.readout(ops.concatenate([h, tiled, embedded], axis=-1)), ops.zeros(
-                (ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1])
-            )
+        if not self.has_attention:
+            no_weights = ops.zeros((ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1]))
+            if self.variant == "sutskever":
+                return h, no_weights, None
+            return self.readout(ops.concatenate([h, tiled, embedded], axis=-1)), no_weights, None
         context, weights = self.attention(h, memory, mask, keys=state["keys"])
-        return self.readout(ops.concatenate([context, h], axis=-1)), weights
+        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        return self.readout(ops.concatenate([context, h], axis=-1)), weights, p_gen
 
-    def _run_steps(self, embedded: Any, state: dict[str, Any], training: bool) -> tuple[Any, Any]:
-        constant = {k: state[k] for k in ("memory", "mask", "keys", "context") if k in state}
+    def _run_steps(
+        self, embedded: Any, state: dict[str, Any], training: bool
+    ) -> tuple[Any, Any, Any]:
+        constant_keys = ("memory", "mask", "keys", "context", "extended_ids")
+        constant = {k: state[k] for k in constant_keys if k in state}
         carry = {k: v for k, v in state.items() if k not in constant}
 
-        def body(carry: dict[str, Any], x_t: Any) -> tuple[dict[str, Any], tuple[Any, Any]]:
-            out, new_state, weights = self._step(x_t, {**carry, **constant}, training=training)
-            return {k: new_state[k] for k in carry}, (out, weights)
+        def body(carry: dict[str, Any], x_t: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
+            out, new_state, weights, p_gen = self._step(
+                x_t, {**carry, **constant}, training=training
+            )
+            outputs = (out, weights) if p_gen is None else (out, weights, p_gen)
+            return {k: new_state[k] for k in carry}, outputs
 
-        outputs, weights = time_loop(body, carry, embedded, num_outputs=2)
-        return outputs, weights
+        outputs = time_loop(body, carry, embedded, num_outputs=3 if self.pointer_generator else 2)
+        return outputs[0], outputs[1], outputs[2] if self.pointer_generator else None
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -359,6 +450,7 @@ class Decoder(keras.layers.Layer):
             attention_units=self.attention_units,
             input_feeding=self.input_feeding,
             coverage=self.coverage,
+            pointer_generator=self.pointer_generator,
             dropout=self.dropout,
             tie_embeddings=self.tie_embeddings,
         )

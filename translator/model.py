@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from translator.attention import coverage_loss
 from translator.config import Config, ConfigError, ModelConfig
 from translator.decoder import Decoder
 from translator.encoder import Bridge, Encoder
@@ -20,13 +21,19 @@ class Seq2Seq(keras.Model):
     """RNN encoder-decoder: :class:`Encoder` -> :class:`Bridge` -> :class:`Decoder`.
 
     Args: the fields of :class:`translator.config.ModelConfig` (vocabulary sizes
-    filled in).
+    filled in), and ``coverage_loss_weight`` (See et al. 2017's lambda).
 
     - ``call((source_ids, decoder_input_ids))``: teacher forcing; ``source_ids``
       ``[batch, src_len]``, ``decoder_input_ids`` ``[batch, tgt_len]`` (start token
       first) -> logits ``[batch, tgt_len, target_vocab]``; with
       ``return_attention=True`` also the weights ``[batch, tgt_len, src_len]``.
-    - ``encode(source_ids)`` -> state, a flat dict of batch-major tensors.
+      A pointer-generator model takes a third input, the source ids in the
+      extended target vocabulary ``[batch, src_len]`` (see
+      :func:`translator.copying.extend_source`), and returns log-probabilities over
+      that extended vocabulary.  With coverage, training adds the coverage loss
+      (times ``coverage_loss_weight``) to the model's losses.
+    - ``encode(source_ids, extended_ids=None)`` -> state, a flat dict of batch-major
+      tensors.
     - ``decode_step(token_ids, state)``: ``token_ids`` ``[batch]`` -> (logits
       ``[batch, target_vocab]``, new state, weights ``[batch, src_len]``).
 
@@ -52,11 +59,10 @@ class Seq2Seq(keras.Model):
         tie_embeddings: bool = False,
         pointer_generator: bool = False,
         coverage: bool = False,
+        coverage_loss_weight: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if pointer_generator:
-            raise NotImplementedError("pointer_generator is not implemented yet")
         self.model_args = dict(
             source_vocab_size=source_vocab_size,
             target_vocab_size=target_vocab_size,
@@ -75,6 +81,7 @@ class Seq2Seq(keras.Model):
             tie_embeddings=tie_embeddings,
             pointer_generator=pointer_generator,
             coverage=coverage,
+            coverage_loss_weight=coverage_loss_weight,
         )
         self.encoder = Encoder(
             source_vocab_size,
@@ -102,6 +109,7 @@ class Seq2Seq(keras.Model):
             attention_units=attention_units,
             input_feeding=input_feeding,
             coverage=coverage,
+            pointer_generator=pointer_generator,
             dropout=dropout,
             tie_embeddings=tie_embeddings,
             name="decoder",
@@ -112,14 +120,24 @@ class Seq2Seq(keras.Model):
         # `.keras` loading relies on it.
         source = ops.ones((1, 2), dtype="int32")
         self.decoder.build()
-        self.call((source, source))
+        self.call((source, source, source) if self.decoder.pointer_generator else (source, source))
         self.built = True
 
-    def encode(self, source_ids: Any, training: bool = False) -> dict[str, Any]:
-        """Runs the encoder and returns the decoder's initial state (see class doc)."""
+    def encode(
+        self, source_ids: Any, extended_ids: Any | None = None, training: bool = False
+    ) -> dict[str, Any]:
+        """Runs the encoder and returns the decoder's initial state (see class doc).
+
+        ``extended_ids`` (pointer-generator only) defaults to ``source_ids``: every
+        source piece is then copyable under its own id, and no word is extended.
+        """
         memory, states, mask = self.encoder(source_ids, training=training)
         context = states[-1][0]  # Cho's c: the top layer's final h
-        return self.decoder.initial_state(memory, mask, self.bridge(states), context)
+        if self.decoder.pointer_generator and extended_ids is None:
+            extended_ids = source_ids
+        return self.decoder.initial_state(
+            memory, mask, self.bridge(states), context, extended_ids=extended_ids
+        )
 
     def decode_step(
         self, token_ids: Any, state: dict[str, Any], training: bool = False
@@ -130,9 +148,12 @@ class Seq2Seq(keras.Model):
     def call(
         self, inputs: Any, training: bool | None = None, return_attention: bool = False
     ) -> Any:
-        source_ids, decoder_input_ids = inputs
-        state = self.encode(source_ids, training=bool(training))
+        source_ids, decoder_input_ids, *extended = inputs
+        state = self.encode(source_ids, *extended, training=bool(training))
         logits, weights = self.decoder(decoder_input_ids, state, training=bool(training))
+        if training and self.decoder.coverage:
+            weight = self.model_args["coverage_loss_weight"]
+            self.add_loss(weight * coverage_loss(weights, ops.not_equal(decoder_input_ids, 0)))
         if return_attention:
             return logits, weights
         return logits
@@ -148,8 +169,15 @@ class Seq2Seq(keras.Model):
 
 
 def build_model(config: Config | ModelConfig) -> Seq2Seq:
-    """Builds the :class:`Seq2Seq` described by a config (vocabulary sizes must be set)."""
+    """Builds the :class:`Seq2Seq` described by a config (vocabulary sizes must be set).
+
+    Given a whole :class:`Config`, the coverage loss weight comes from its ``train``
+    section.
+    """
     model_config = config.model if isinstance(config, Config) else config
+    extra = {}
+    if isinstance(config, Config):
+        extra["coverage_loss_weight"] = config.train.coverage_loss_weight
     if model_config.source_vocab_size is None or model_config.target_vocab_size is None:
         raise ConfigError(
             "model.source_vocab_size and model.target_vocab_size must be set "
@@ -169,6 +197,6 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq:
                 "model.attention=dot needs encoder outputs as wide as the decoder state; "
                 "set model.merge_mode=sum or model.bidirectional=false, or use 'general'"
             )
-    model = Seq2Seq(**dataclasses.asdict(model_config), name="seq2seq")
+    model = Seq2Seq(**dataclasses.asdict(model_config), **extra, name="seq2seq")
     model.build()
     return model
