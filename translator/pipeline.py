@@ -4,7 +4,10 @@
 
     ((source_ids, decoder_input_ids), labels)      # int32 [B, Ls], [B, Lt], [B, Lt]
 
-with ``decoder_input = [START] + y`` and ``labels = y + [END]``.  Source ids carry no
+with ``decoder_input = [START] + y`` and ``labels = y + [END]``.  For a
+pointer-generator model (``pointer_generator=True``) the features get a third
+entry, the source ids in the extended vocabulary (:mod:`translator.copying`), and
+target words copied from the source are labelled with their extended ids.  Source ids carry no
 START/END (the encoder needs neither; the decoder learns when to stop from END in the
 labels).  Padding uses ``PAD_ID`` (0), per batch.
 
@@ -24,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from translator.config import DataConfig, TrainConfig
+from translator.copying import extend_source, extend_target
 from translator.tokenizer import END_ID, PAD_ID, START_ID, Tokenizer, tokenize_all
 
 DEFAULT_NUM_BUCKETS = 10
@@ -103,6 +107,7 @@ def make_dataset(
     bucket_boundaries: Sequence[int] | None = None,
     pad_to_bucket_boundary: bool = False,
     drop_remainder: bool = False,
+    pointer_generator: bool = False,
 ) -> tuple[tf.data.Dataset, PipelineStats]:
     """Builds the batched dataset of teacher-forcing examples.
 
@@ -125,6 +130,8 @@ def make_dataset(
             of its longest pair: more padding, but only a few distinct shapes (what
             ``jit_compile`` wants).  Needs bucketing.
         drop_remainder: drop incomplete batches (fixed batch dimension).
+        pointer_generator: add the extended source ids as a third feature and
+            label copied target words with their extended ids.
 
     Returns:
         ``(dataset, stats)``.  Elements are ``((source_ids, decoder_input_ids),
@@ -134,6 +141,15 @@ def make_dataset(
     total = len(pairs)
     source_ids = tokenize_all((s for s, _ in pairs), source_tokenizer)
     target_ids = tokenize_all((t for _, t in pairs), target_tokenizer)
+    extended_ids = source_ids
+    if pointer_generator:
+        extended_ids, oov_words = extend_source(
+            tokenize_all((s for s, _ in pairs), source_tokenizer, pieces=True), target_tokenizer
+        )
+        target_pieces = tokenize_all((t for _, t in pairs), target_tokenizer, pieces=True)
+        target_ids = extend_target(
+            target_pieces, target_ids, oov_words, target_tokenizer.vocab_size
+        )
     source_len = source_ids.row_lengths().numpy()
     target_len = target_ids.row_lengths().numpy()
 
@@ -147,11 +163,13 @@ def make_dataset(
         keep = ~empty
         trimmed = int((over & keep).sum())
         source_ids = source_ids[:, :max_source]
+        extended_ids = extended_ids[:, :max_source]
         target_ids = target_ids[:, :max_target]
         source_len = np.minimum(source_len, max_source)
         target_len = np.minimum(target_len, max_target)
     kept_indices = np.flatnonzero(keep)
     source_ids = tf.gather(source_ids, kept_indices)
+    extended_ids = tf.gather(extended_ids, kept_indices)
     target_ids = tf.gather(target_ids, kept_indices)
 
     use_buckets = (train_config.bucket if training else False) if bucket is None else bucket
@@ -177,7 +195,10 @@ def make_dataset(
 
     decoder_inputs = _add_column(target_ids, START_ID, at_end=False)
     labels = _add_column(target_ids, END_ID, at_end=True)
-    dataset = tf.data.Dataset.from_tensor_slices(((source_ids, decoder_inputs), labels))
+    features = (source_ids, decoder_inputs)
+    if pointer_generator:
+        features = (*features, extended_ids)
+    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
     # Slices of a RaggedTensor come out as plain 1-D tensors but are *typed* as
     # RaggedTensorSpec(ragged_rank=0), which padded_batch rejects; a map retypes them.
     dataset = dataset.map(
@@ -201,15 +222,15 @@ def make_dataset(
             ),
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=((PAD_ID, PAD_ID), PAD_ID),
+            padding_values=(tuple(PAD_ID for _ in features), PAD_ID),
             pad_to_bucket_boundary=pad_to_bucket_boundary,
             drop_remainder=drop_remainder,
         )
     else:
         dataset = dataset.padded_batch(
             batch_size,
-            padded_shapes=(([None], [None]), [None]),
-            padding_values=((PAD_ID, PAD_ID), PAD_ID),
+            padded_shapes=(tuple([None] for _ in features), [None]),
+            padding_values=(tuple(PAD_ID for _ in features), PAD_ID),
             drop_remainder=drop_remainder,
         )
     return dataset.prefetch(tf.data.AUTOTUNE), stats
@@ -225,7 +246,7 @@ def padding_fraction(dataset: tf.data.Dataset, max_batches: int | None = None) -
     pads = positions = 0
     if max_batches is not None:
         dataset = dataset.take(max_batches)
-    for (source, _decoder_input), labels in dataset.as_numpy_iterator():
+    for (source, *_), labels in dataset.as_numpy_iterator():
         pads += int((source == PAD_ID).sum() + (labels == PAD_ID).sum())
         positions += source.size + labels.size
     return pads / positions if positions else 0.0

@@ -274,6 +274,20 @@ class Tokenizer(tf.Module):
         flat = tf.where((flat >= 0) & (flat < self.vocab_size), flat, UNK_ID)
         return tf.reshape(self._pieces(flat), tf.shape(ids))
 
+    def pieces(self, strings: Any) -> tf.RaggedTensor:
+        """The surface pieces of ``strings``, aligned one to one with :meth:`tokenize`.
+
+        Unlike ``id_to_piece(tokenize(x))`` an out-of-vocabulary word stays itself
+        instead of becoming ``<unk>`` -- what a copy mechanism needs.
+        """
+        return self._surface(normalize_strings(tf.convert_to_tensor(strings), self.normalization))
+
+    def piece_to_id(self, pieces: Any) -> tf.Tensor:
+        """Maps pieces (``tf.string``, any shape) to ids; unknown pieces → ``UNK_ID``."""
+        pieces = tf.convert_to_tensor(pieces, tf.string)
+        flat = self._piece_ids(tf.reshape(pieces, [-1]))
+        return tf.reshape(tf.cast(flat, tf.int32), tf.shape(pieces))
+
     # -- Python-side helpers -------------------------------------------------------
     @property
     def vocab_size(self) -> int:
@@ -319,6 +333,12 @@ class Tokenizer(tf.Module):
         raise NotImplementedError
 
     def _pieces(self, flat_ids: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+    def _surface(self, normalized: tf.Tensor) -> tf.RaggedTensor:
+        raise NotImplementedError
+
+    def _piece_ids(self, flat_pieces: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
     def _write_assets(self, directory: Path, prefix: str) -> dict[str, str]:
@@ -527,6 +547,14 @@ class SentencePieceTokenizer(Tokenizer):
     def _pieces(self, flat_ids: tf.Tensor) -> tf.Tensor:
         return self._sp.id_to_string(flat_ids)
 
+    def _surface(self, normalized: tf.Tensor) -> tf.RaggedTensor:
+        # Byte fallback leaves no unknown pieces: the surface is the pieces themselves.
+        ids = self._sp.tokenize(normalized)
+        return ids.with_flat_values(self._sp.id_to_string(ids.flat_values))
+
+    def _piece_ids(self, flat_pieces: tf.Tensor) -> tf.Tensor:
+        return self._sp.string_to_id(flat_pieces)
+
     def _write_assets(self, directory: Path, prefix: str) -> dict[str, str]:
         (directory / f"{prefix}.model").write_bytes(self._model_proto)
         lines = "".join(
@@ -639,6 +667,12 @@ class _VocabularyTokenizer(Tokenizer):
 
     def _pieces(self, flat_ids: tf.Tensor) -> tf.Tensor:
         return tf.gather(self._pieces_tensor, flat_ids)
+
+    def _surface(self, normalized: tf.Tensor) -> tf.RaggedTensor:
+        return self._split(normalized)
+
+    def _piece_ids(self, flat_pieces: tf.Tensor) -> tf.Tensor:
+        return self._table.lookup(flat_pieces)
 
     def _write_assets(self, directory: Path, prefix: str) -> dict[str, str]:
         # One piece per line; pieces never hold a newline (normalization removes them).
@@ -842,14 +876,20 @@ def load_tokenizers(directory: str | Path) -> tuple[Tokenizer, Tokenizer]:
 
 
 def tokenize_all(
-    strings: Iterable[str], tokenizer: Tokenizer, chunk: int = _CHUNK
+    strings: Iterable[str], tokenizer: Tokenizer, chunk: int = _CHUNK, pieces: bool = False
 ) -> tf.RaggedTensor:
-    """Tokenizes many Python strings eagerly, in chunks → int32 [n, (tokens)]."""
+    """Tokenizes many Python strings eagerly, in chunks → int32 [n, (tokens)].
+
+    With ``pieces=True`` returns the surface pieces (``tf.string``, see
+    :meth:`Tokenizer.pieces`) instead of the ids.
+    """
     strings = list(strings)
+    encode = tokenizer.pieces if pieces else tokenizer.tokenize
     parts = [
-        tokenizer.tokenize(tf.constant(strings[i : i + chunk], tf.string))
+        encode(tf.constant(strings[i : i + chunk], tf.string))
         for i in range(0, len(strings), chunk)
     ]
     if not parts:
-        return tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
+        dtype = tf.string if pieces else tf.int32
+        return tf.RaggedTensor.from_row_lengths(tf.zeros([0], dtype), tf.zeros([0], tf.int64))
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=0)
