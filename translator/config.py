@@ -214,6 +214,17 @@ class Config:
         _choice("task", self.task, TASKS)
         for section in (self.data, self.tokenizer, self.model, self.train, self.decode):
             section.validate()
+        if (
+            self.model.pointer_generator
+            and self.tokenizer.kind == "sentencepiece"
+            and not self.tokenizer.joint
+        ):
+            # Copy ids index the target vocabulary by source piece; separate subword
+            # models would split the same word differently on the two sides.
+            raise ConfigError(
+                "model.pointer_generator=true with tokenizer.kind=sentencepiece needs "
+                "tokenizer.joint=true (or use tokenizer.kind=word)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
