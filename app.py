@@ -1,7 +1,12 @@
-"""Gradio demo (translate / summarize with attention heatmaps): coming with its issue.
+"""Gradio demo of the exported models: ``python app.py [--models exports/] [--port 7860]``.
 
-For now this prints how to use the command line instead.
+The app itself lives in :mod:`translator.demo` (importable by tests and notebooks);
+this file only launches it.  See ``python app.py --help``.
 """
 
+import sys
+
+from translator.demo import main
+
 if __name__ == "__main__":
-    print("The demo is not built yet; train with `python -m translator.train --config dates`.")
+    sys.exit(main())

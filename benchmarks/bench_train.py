@@ -1,0 +1,140 @@
+"""Training throughput of the main variants at one size, in target tokens per second.
+
+Real spa-en pairs go through the real pipeline (SentencePiece 5,000 per side,
+bucketing on, batch 64); every variant (embedding 256, units 256, bidirectional
+encoder) trains on the same batches: ``--warmup`` steps first (tracing, caches), then
+``--steps`` timed steps.  Tokens are label tokens (target + END), padding excluded.
+Prints a Markdown table; nothing is asserted.
+
+    TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_train.py --steps 50
+    python benchmarks/bench_train.py --variants bahdanau-gru,luong-gru --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+
+#: name -> (cell, decoder, luong attention, input feeding)
+VARIANTS = {
+    "sutskever-gru": ("gru", "sutskever", "general", False),
+    "sutskever-lstm": ("lstm", "sutskever", "general", False),
+    "cho-gru": ("gru", "cho", "general", False),
+    "bahdanau-gru": ("gru", "bahdanau", "general", False),
+    "bahdanau-lstm": ("lstm", "bahdanau", "general", False),
+    "luong-general-gru": ("gru", "luong", "general", False),
+    "luong-general-lstm": ("lstm", "luong", "general", False),
+    "luong-feed-gru": ("gru", "luong", "general", True),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma list of {list(VARIANTS)}"
+    )
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--units", type=int, default=256)
+    parser.add_argument("--embedding", type=int, default=256)
+    parser.add_argument("--vocab", type=int, default=5000)
+    parser.add_argument("--train-limit", type=int, default=30000, help="pairs to tokenize")
+    args = parser.parse_args(argv)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        print(f"error: unknown variant {unknown[0]!r}; choose from {list(VARIANTS)}")
+        return 2
+
+    import keras
+    import tensorflow as tf
+
+    from translator.config import load_config
+    from translator.data import load_splits_from_config
+    from translator.model import build_model
+    from translator.pipeline import make_dataset
+    from translator.tokenizer import train_tokenizers
+    from translator.training import compile_model
+
+    config = load_config(
+        "spa-en",
+        [
+            f"tokenizer.vocab_size={args.vocab}",
+            f"train.batch_size={args.batch_size}",
+            f"data.train_limit={args.train_limit}",
+            "model.dropout=0.0",
+        ],
+    )
+    splits = load_splits_from_config(config)
+    source_tok, target_tok = train_tokenizers(config.tokenizer, splits.train)
+    dataset, stats = make_dataset(
+        splits.train, source_tok, target_tok, config.data, config.train, training=True
+    )
+    batches = list(dataset.take(args.warmup + args.steps).as_numpy_iterator())
+    timed = batches[args.warmup :]
+    tokens = int(sum((labels != 0).sum() for _, labels in timed))
+    print(
+        f"spa-en: {stats}; batch {args.batch_size}, {len(timed)} timed steps, "
+        f"{tokens} label tokens; TF {tf.__version__}, Keras {keras.__version__}, "
+        f"{os.cpu_count()} CPUs, GPU: {bool(tf.config.list_physical_devices('GPU'))}",
+        flush=True,
+    )
+
+    rows = []
+    for name in names:
+        cell, decoder, attention, feed = VARIANTS[name]
+        model_config = dataclasses.replace(
+            config.model,
+            cell=cell,
+            decoder=decoder,
+            attention=attention,
+            input_feeding=feed,
+            embedding_dim=args.embedding,
+            units=args.units,
+            source_vocab_size=source_tok.vocab_size,
+            target_vocab_size=target_tok.vocab_size,
+        )
+        variant_config = config.replace(model=model_config)
+        keras.utils.set_random_seed(0)
+        model = build_model(variant_config)
+        compile_model(model, variant_config, total_steps=len(batches))
+        for x, y in batches[: args.warmup]:
+            model.train_on_batch(x, y)
+        start = time.perf_counter()
+        for x, y in timed:
+            loss = model.train_on_batch(x, y)
+        np.asarray(loss)  # wait for the last step
+        seconds = time.perf_counter() - start
+        fused = model.decoder.fused
+        rows.append(
+            (
+                name,
+                f"{model.count_params() / 1e6:.2f}M",
+                "yes" if fused else "no",
+                "yes" if model.jit_compile else "no",
+                f"{1000 * seconds / len(timed):.0f}",
+                f"{tokens / seconds:,.0f}",
+            )
+        )
+        print(f"  {name}: {tokens / seconds:,.0f} tokens/s", file=sys.stderr, flush=True)
+        del model
+        keras.backend.clear_session()
+
+    print()
+    print("| variant | params | fused | XLA | ms/step | target tokens/s |")
+    print("|:---|---:|:---:|:---:|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Shared pieces of the decoding / export / translate tests.
+
+One tiny model is trained per test session (a char tokenizer and a bi-GRU + Luong
+attention model, ~50 steps on "reverse the letters"; Luong without input feeding
+trains on the fused path, the fastest to trace), saved as a run folder with the layout
+training writes, and exported with the real CLI; :func:`artifacts` builds that once
+and caches it (each test module imports the ``artifacts`` fixture).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from translator.config import Config, DataConfig, DecodeConfig, ModelConfig, TokenizerConfig
+from translator.model import build_model
+from translator.tokenizer import END_ID, START_ID, CharTokenizer, save_tokenizers
+
+ALPHABET = "abcdefgh"
+MAX_SOURCE = 12
+MAX_TARGET = 14
+
+
+def reverse_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    """Random letter strings (with a space sometimes) and their reversal."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        word = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 7)))
+        if rng.random() < 0.3:
+            word = word[:2] + " " + word[2:]
+        pairs.append((word, word[::-1]))
+    return pairs
+
+
+def tiny_model(
+    decoder: str = "bahdanau",
+    cell: str = "gru",
+    vocab: int = 14,
+    source_vocab: int = 20,
+    seed: int = 0,
+    **kwargs,
+):
+    """An untrained tiny model of any variant."""
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig(
+        cell=cell,
+        embedding_dim=8,
+        units=12,
+        decoder=decoder,
+        source_vocab_size=source_vocab,
+        target_vocab_size=vocab,
+        **kwargs,
+    )
+    return build_model(config)
+
+
+def teacher_forced_log_prob(model, source_row: np.ndarray, hyps: np.ndarray, lengths) -> np.ndarray:
+    """log P(hyp[:length] | source) by running ``model((source, [START] + hyp))``."""
+    n, steps = hyps.shape
+    decoder_in = np.concatenate([np.full((n, 1), START_ID, "int32"), hyps[:, :-1]], axis=1)
+    if steps == 0:
+        return np.zeros([n], "float32")
+    logits = model((np.repeat(source_row[None], n, axis=0), decoder_in))
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32)).numpy()
+    picked = np.take_along_axis(log_probs, hyps[..., None].astype("int64"), axis=-1)[..., 0]
+    mask = np.arange(steps)[None] < np.asarray(lengths)[:, None]
+    return (picked * mask).sum(-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifacts:
+    """What the session builds once."""
+
+    run: Path  # run folder
+    export: Path  # export folder (written by the export CLI)
+    model: keras.Model
+    tokenizer: CharTokenizer  # joint source/target tokenizer
+    config: Config
+
+
+def _train(model, tokenizer: CharTokenizer, pairs: list[tuple[str, str]]) -> None:
+    sources = tokenizer.tokenize(tf.constant([s for s, _ in pairs])).to_tensor().numpy()
+    targets = tokenizer.tokenize(tf.constant([t for _, t in pairs]))
+    start = tf.fill([targets.nrows(), 1], START_ID)
+    end = tf.fill([targets.nrows(), 1], END_ID)
+    decoder_in = tf.concat([start, targets], axis=1).to_tensor().numpy()
+    labels = tf.concat([targets, end], axis=1).to_tensor().numpy()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        jit_compile=False,
+    )
+    model.fit((sources, decoder_in), labels, batch_size=32, epochs=8, verbose=0, shuffle=True)
+
+
+@functools.cache
+def _build(base: Path) -> Artifacts:
+    root = base / "translator-session"
+    root.mkdir(exist_ok=True)
+    pairs = reverse_pairs(192)
+    tokenizer = CharTokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], 64)
+    config = Config(
+        name="reverse",
+        data=DataConfig(corpus="dates", max_source_length=MAX_SOURCE, max_target_length=MAX_TARGET),
+        tokenizer=TokenizerConfig(kind="char", vocab_size=64),
+        model=ModelConfig(
+            cell="gru",
+            embedding_dim=16,
+            units=32,
+            decoder="luong",
+            attention="general",
+            source_vocab_size=tokenizer.vocab_size,
+            target_vocab_size=tokenizer.vocab_size,
+        ),
+        decode=DecodeConfig(strategy="greedy", beam_size=3, length_penalty=0.6),
+    )
+    keras.utils.set_random_seed(7)
+    model = build_model(config)
+    _train(model, tokenizer, pairs)
+
+    run = root / "run"
+    run.mkdir()
+    config.save(run / "config.yaml")
+    save_tokenizers(tokenizer, tokenizer, run / "tokenizers")
+    model.save(run / "best.keras")
+    (run / "summary.json").write_text(json.dumps({"epochs": 8, "best_epoch": 8}))
+    (run / "eval").mkdir()
+    (run / "eval" / "test.json").write_text(json.dumps({"bleu": 42.0, "chrf": 50.0}))
+
+    from translator.export import main as export_main
+
+    export = root / "export"
+    assert export_main(["--run", str(run), "--out", str(export)]) == 0
+    return Artifacts(run=run, export=export, model=model, tokenizer=tokenizer, config=config)
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    """The trained tiny model, its run folder and its export (built once per session)."""
+    return _build(tmp_path_factory.getbasetemp())
+
+
+@functools.cache
+def loaded(path: Path):
+    """One ``load_exported`` per export and session (each load re-optimizes the graphs
+    on its first call, which takes seconds)."""
+    from translator.serving import load_exported
+
+    return load_exported(path)
+
+
+def clean_env() -> dict[str, str]:
+    """Environment for subprocesses: no PYTHONPATH, quiet TensorFlow."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+def run_module(args: list[str], cwd: Path | None = None, stdin: bytes | None = None):
+    """``python -m ...`` in a subprocess (bytes in, bytes out)."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        env=clean_env(),
+        timeout=300,
+    )

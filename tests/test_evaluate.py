@@ -1,0 +1,103 @@
+"""End to end: the ``dates`` preset trains through the real CLI and is evaluated by the
+real evaluate CLI; the written scores agree with sacrebleu on the written files."""
+
+import json
+import math
+import shutil
+import time
+
+import pytest
+import sacrebleu
+
+from translator import evaluate as evaluate_cli
+from translator import train as train_cli
+from translator.config import load_config
+
+# The dates preset on 6,000 training pairs for 3 epochs (~300 steps): a real learning
+# test that takes well under a minute of training on two CPU cores.
+DATES_OVERRIDES = [
+    "data.train_limit=6000",
+    "data.eval_limit=500",
+    "train.epochs=3",
+    "train.validation_bleu_sample=64",
+]
+
+
+@pytest.fixture(scope="module")
+def dates_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "dates"
+    args = ["--config", "dates", "--output", str(run), "--quiet"]
+    for item in DATES_OVERRIDES:
+        args += ["--set", item]
+    start = time.monotonic()
+    assert train_cli.main(args) == 0
+    train_seconds = time.monotonic() - start
+    assert evaluate_cli.main(["--run", str(run), "--lowercase", "--no-progress"]) == 0
+    results = json.loads((run / "eval" / "test.json").read_text())
+    print(
+        f"\ndates: exact match {100 * results['exact_match']:.1f}% on {results['sentences']} "
+        f"test pairs; train CLI {train_seconds:.0f} s"
+    )
+    return run, results
+
+
+def read_lines(path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_dates_learns_to_90_percent_exact_match(dates_run):
+    run, results = dates_run
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs"] == 3 and summary["corpus"] == "dates"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["val_bleu"] > rows[0]["val_bleu"]  # greedy BLEU on 64 validation pairs
+    assert results["sentences"] == 500 and results["split"] == "test"
+    assert results["exact_match"] >= 0.90
+    assert results["variant"] == "gru-luong-general"
+    assert results["sentences_per_second"] > 0 and results["decode_seconds"] > 0
+
+
+def test_scores_equal_sacrebleu_on_the_written_files(dates_run):
+    run, results = dates_run
+    hyps = read_lines(run / "eval" / "test.hyp.txt")
+    refs = read_lines(run / "eval" / "test.ref.txt")
+    assert len(hyps) == len(refs) == results["sentences"]
+    assert results["bleu"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    assert results["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
+    ter = sacrebleu.metrics.TER(case_sensitive=True).corpus_score(hyps, [refs]).score
+    assert results["ter"]["score"] == pytest.approx(ter)
+    assert "case:mixed" in results["bleu"]["signature"]
+    assert "case:lc" in results["lowercase"]["bleu"]["signature"]
+    exact = sum(h == r for h, r in zip(hyps, refs)) / len(refs)
+    assert results["exact_match"] == pytest.approx(exact)
+    # Perplexity is exp of the mean token NLL of the teacher-forced references.
+    forced = results["teacher_forced"]
+    assert forced["perplexity"] == pytest.approx(math.exp(forced["mean_nll"]), rel=1e-5)
+    assert forced["pairs"] == 500 and forced["tokens"] == 500 * 11  # 10 chars + END
+    buckets = results["bleu_by_length"]
+    assert sum(b["sentences"] for b in buckets) == 500
+    png = run / "eval" / results["files"]["bleu_by_length_plot"]
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_overlong_sources_are_truncated_not_dropped_and_beam_search(dates_run, tmp_path):
+    run, _ = dates_run
+    copy = tmp_path / "short-sources"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("eval", "logs"))
+    config = load_config(copy / "config.yaml", ["data.max_source_length=14"])
+    config.save(copy / "config.yaml")
+    args = ["--run", str(copy), "--limit", "60", "--beam", "3", "--tag", "beam3"]
+    assert evaluate_cli.main([*args, "--checkpoint", "final", "--no-progress"]) == 0
+    results = json.loads((copy / "eval" / "test.beam3.json").read_text())
+    assert results["decoding"]["strategy"] == "beam" and results["decoding"]["beam_size"] == 3
+    hyps = read_lines(copy / "eval" / "test.beam3.hyp.txt")
+    sources = read_lines(copy / "eval" / "test.beam3.src.txt")
+    assert len(hyps) == len(sources) == results["sentences"] == 60
+    assert results["truncated_sources"] > 0
+    assert results["teacher_forced"]["skipped_pairs"] > 0  # perplexity: trained-length pairs
+
+
+def test_evaluate_usage_errors_exit_2(tmp_path, capsys):
+    assert evaluate_cli.main(["--run", str(tmp_path / "missing")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert evaluate_cli.main(["--run", str(tmp_path), "--beam", "0"]) == 2

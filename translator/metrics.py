@@ -1,0 +1,157 @@
+"""Teacher-forcing loss and metrics over real (non-padding) target tokens.
+
+Labels use id 0 for padding (``translator.tokenizer.PAD_ID``); every function and
+class here ignores those positions and averages over the real tokens only.
+
+* :class:`MaskedCrossEntropy` -- the training loss: token-level cross-entropy with
+  optional label smoothing, averaged over real tokens.
+* :class:`MaskedAccuracy` -- the fraction of real tokens whose arg-max is the label.
+* :class:`Perplexity` -- ``exp(sum NLL / number of real tokens)`` over everything seen
+  since the last reset (a whole epoch), *not* a mean of per-batch perplexities.  It
+  always uses the unsmoothed NLL, so it is comparable across label-smoothing settings.
+
+Logits are cast to float32 before any softmax, so the loss and metrics stay exact
+under ``mixed_float16``.  All three are registered Keras serializables: a compiled
+``.keras`` checkpoint reloads with them when this module has been imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+_PACKAGE = "translator"
+PAD_ID = 0  # mirrors translator.tokenizer.PAD_ID (kept local: no TF-text import needed)
+
+
+def token_nll(labels: Any, logits: Any) -> tuple[Any, Any]:
+    """Per-token negative log-likelihood and the real-token mask.
+
+    Args:
+        labels: int ``[batch, time]`` target ids (0 = padding).
+        logits: ``[batch, time, vocab]`` unnormalized scores (any float dtype).
+
+    Returns:
+        ``(nll, mask)``: float32 ``[batch, time]`` with 0 on padding, and float32
+        ``[batch, time]`` with 1.0 on real tokens.
+    """
+    labels = ops.cast(labels, "int32")
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1)
+    mask = ops.cast(ops.not_equal(labels, PAD_ID), "float32")
+    return -ops.squeeze(picked, -1) * mask, mask
+
+
+def token_losses(labels: Any, logits: Any, label_smoothing: float = 0.0) -> tuple[Any, Any]:
+    """Per-token cross-entropy against the (optionally smoothed) one-hot target.
+
+    With smoothing ``eps`` over a vocabulary of ``V`` ids the target distribution is
+    ``(1 - eps) * onehot(y) + eps / V`` (Szegedy et al. 2016; Keras' convention), so
+
+        loss = (1 - eps) * (-log p_y) + eps * mean_v(-log p_v).
+
+    Returns:
+        ``(loss, mask)``, float32 ``[batch, time]``; ``loss`` is 0 on padding.
+    """
+    nll, mask = token_nll(labels, logits)
+    if not label_smoothing:
+        return nll, mask
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    uniform = -ops.mean(log_probs, axis=-1)
+    loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform * mask
+    return loss, mask
+
+
+def masked_mean(values: Any, mask: Any) -> Any:
+    """``sum(values * mask) / sum(mask)`` (0 when the mask is empty)."""
+    return ops.divide_no_nan(ops.sum(values * mask), ops.sum(mask))
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaskedCrossEntropy(keras.losses.Loss):
+    """Sparse cross-entropy from logits, averaged over real tokens (label 0 ignored).
+
+    Args:
+        label_smoothing: ``eps`` in ``[0, 1)``; see :func:`token_losses`.
+
+    ``call`` returns per-token losses weighted ``total / real`` on real tokens and 0 on
+    padding, so Keras' ``sum_over_batch_size`` reduction gives
+    ``sum(loss * mask) / sum(mask)`` and scales it for ``tf.distribute`` (each
+    replica's mean is divided by the number of replicas before gradients are summed).
+    """
+
+    def __init__(
+        self, label_smoothing: float = 0.0, name: str = "masked_cross_entropy", **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("reduction", "sum_over_batch_size")
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        losses, mask = token_losses(y_true, y_pred, self.label_smoothing)
+        # Weight real tokens by total/valid: the reduction's sum / total then gives
+        # sum(loss * mask) / valid (what Keras' own mask handling does).
+        total = ops.cast(ops.size(mask), "float32")
+        return losses * ops.divide_no_nan(total, ops.sum(mask))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["label_smoothing"] = self.label_smoothing
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MaskedAccuracy(keras.metrics.Metric):
+    """Fraction of real target tokens predicted correctly by the arg-max (stateful)."""
+
+    def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_variable((), "zeros", dtype="float64", name="correct")
+        self.count = self.add_variable((), "zeros", dtype="float64", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        labels = ops.cast(y_true, "int32")
+        mask = ops.not_equal(labels, PAD_ID)
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        hits = ops.logical_and(ops.equal(predicted, labels), mask)
+        self.correct.assign_add(ops.cast(ops.sum(ops.cast(hits, "float32")), "float64"))
+        self.count.assign_add(ops.cast(ops.sum(ops.cast(mask, "float32")), "float64"))
+
+    def result(self) -> Any:
+        return ops.cast(ops.divide_no_nan(self.correct, self.count), "float32")
+
+    def reset_state(self) -> None:
+        self.correct.assign(0.0)
+        self.count.assign(0.0)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class Perplexity(keras.metrics.Metric):
+    """``exp(total NLL / total real tokens)`` over all batches since the last reset.
+
+    Accumulates the two sums (float64) rather than averaging per-batch perplexities,
+    which would over-weight short batches and is not a perplexity at all.
+    """
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.total_nll = self.add_variable((), "zeros", dtype="float64", name="total_nll")
+        self.count = self.add_variable((), "zeros", dtype="float64", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        nll, mask = token_nll(y_true, y_pred)
+        self.total_nll.assign_add(ops.cast(ops.sum(nll), "float64"))
+        self.count.assign_add(ops.cast(ops.sum(mask), "float64"))
+
+    def mean_nll(self) -> Any:
+        """The mean token NLL so far (the log of the perplexity)."""
+        return ops.divide_no_nan(self.total_nll, self.count)
+
+    def result(self) -> Any:
+        return ops.cast(ops.exp(self.mean_nll()), "float32")
+
+    def reset_state(self) -> None:
+        self.total_nll.assign(0.0)
+        self.count.assign(0.0)

@@ -1,0 +1,142 @@
+"""Command line: ``python -m translator.train --config dates --output runs/dates``.
+
+Examples::
+
+    python -m translator.train --config spa-en-quick --output runs/spa-en-quick
+    python -m translator.train --config spa-en --set train.epochs=20 --output runs/spa-en
+    python -m translator.train --resume --output runs/spa-en          # continue a run
+    python -m translator.train --config spa-en --time-budget 20 --output runs/spa-en-20m
+    python -m translator.train --config spa-en --distribute mirrored --output runs/m
+
+Configuration problems (unknown preset or key, bad value, missing corpus, a run
+folder already in use) print one ``error:`` line and exit with status 2 before any
+training starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``translator.train`` argument parser."""
+    from translator.training import DISTRIBUTE_CHOICES
+
+    parser = argparse.ArgumentParser(
+        prog="python -m translator.train",
+        description="Train an RNN encoder-decoder into a run folder.",
+    )
+    parser.add_argument(
+        "--config",
+        help="preset name (see translator/presets) or path to a YAML config; "
+        "optional with --resume (the run's config.yaml is used)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set model.cell=lstm (repeatable)",
+    )
+    parser.add_argument("--output", required=True, help="run folder, e.g. runs/dates")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --output from its last checkpoint",
+    )
+    parser.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_CHOICES,
+        help="train under tf.distribute: mirrored (all local GPUs, else logical CPUs) "
+        "or multiworker (MultiWorkerMirroredStrategy, configured by TF_CONFIG)",
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="float16 compute with float32 weights, logits and loss (for GPUs)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="stop cleanly (checkpoint + summary) when this much wall-clock time is spent",
+    )
+    parser.add_argument(
+        "--download", action="store_true", help="allow downloading a missing corpus"
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="one line per epoch instead of a progress bar"
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (0, or 2 for a usage error)."""
+    args = build_parser().parse_args(argv)
+    command = shlex.join(["python", "-m", "translator.train", *(argv or sys.argv[1:])])
+
+    # Imported here so `--help` and usage errors stay fast.
+    from pathlib import Path
+
+    from translator.config import ConfigError, load_config
+    from translator.data import CorpusError
+    from translator.training import (
+        RunPaths,
+        TrainingError,
+        TrainOptions,
+        check_output,
+        is_chief,
+        train,
+    )
+
+    try:
+        paths = RunPaths(Path(args.output))
+        check_output(paths, args.resume, is_chief(args.distribute))
+        if args.resume:
+            # The run's own config (vocabulary sizes included); --set may extend it.
+            config = load_config(paths.config, args.overrides)
+            if args.config:
+                print(
+                    f"note: --resume uses {paths.config}; --config {args.config} is ignored",
+                    file=sys.stderr,
+                )
+        elif not args.config:
+            return _fail("--config is required (a preset name or a .yaml path)")
+        else:
+            config = load_config(args.config, args.overrides)
+        if args.time_budget is not None and args.time_budget <= 0:
+            return _fail("--time-budget must be > 0 minutes")
+        options = TrainOptions(
+            resume=args.resume,
+            distribute=args.distribute,
+            mixed_precision=args.mixed_precision,
+            time_budget_minutes=args.time_budget,
+            download=args.download,
+            verbose=2 if args.quiet else 1,
+            command=command,
+        )
+        summary = train(config, args.output, options)
+    except (ConfigError, TrainingError, CorpusError) as err:
+        return _fail(" ".join(str(err).split()) or repr(err))
+    print(
+        f"trained {summary['variant']} for {summary['epochs']} epochs "
+        f"({summary['steps']} steps, {summary['train_seconds']:.0f} s); "
+        f"best val loss {summary['best_val_loss']}, "
+        f"perplexity {summary['best_val_perplexity']}; run folder {args.output}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
