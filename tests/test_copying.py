@@ -7,10 +7,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from translator.config import DataConfig, ModelConfig, TrainConfig
+from translator.config import (
+    Config,
+    DataConfig,
+    DecodeConfig,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 from translator.copying import detokenize_extended, extend_source, extend_target
+from translator.export import export_model
 from translator.model import build_model
 from translator.pipeline import make_dataset
+from translator.serving import load_exported
 from translator.tokenizer import END_ID, START_ID, UNK_ID, WordTokenizer
 
 
@@ -56,9 +65,10 @@ def _copy_pairs(n, seed):
 
 def _exact_match(model, tok, pairs, pointer):
     sources = tf.constant([s for s, _ in pairs])
-    source_ids = tok.tokenize(sources).to_tensor()
     extended, oov = extend_source(tok.pieces(sources), tok)
-    state = model.encode(source_ids, extended.to_tensor() if pointer else None)
+    # A pointer-generator reads the extended ids; the plain model the usual ones.
+    source_ids = extended.to_tensor() if pointer else tok.tokenize(sources).to_tensor()
+    state = model.encode(source_ids)
     tokens = tf.fill([len(pairs)], START_ID)
     out = []
     for _ in range(3):  # python loop: fine in a test
@@ -70,7 +80,7 @@ def _exact_match(model, tok, pairs, pointer):
     return np.mean([t.decode() == ref for t, (_, ref) in zip(text, pairs)])
 
 
-def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_cannot():
+def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_cannot(tmp_path):
     train, test = _copy_pairs(1500, 0), _copy_pairs(100, 1)
     # The names are never in the vocabulary: only "hello name : ." and friends are.
     tok = WordTokenizer.train([s for s, _ in train[:50]] + ["x"], vocab_size=10)
@@ -107,6 +117,23 @@ def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_canno
     print("copy-task exact match: plain", results[False], "pointer-generator", results[True])
     assert results[True] >= 0.9
     assert results[False] == 0.0  # it can only ever say "⁇"
+
+    # The exported SavedModel copies too, in every decoding strategy.
+    config = Config(
+        tokenizer=TokenizerConfig(kind="word", joint=True),
+        model=ModelConfig(decoder="bahdanau", pointer_generator=True),
+        decode=DecodeConfig(max_length_a=0.0, max_length_b=4),
+    )
+    export_model(model, tok, tok, config, tmp_path / "export")
+    exported = load_exported(tmp_path / "export")
+    sources = [s for s, _ in test[:20]]
+    names = [t for _, t in test[:20]]
+    greedy = exported.translate(sources)
+    assert [row[0] for row in greedy["translations"]] == names
+    assert list(greedy["source_pieces"][0][3:4]) == [names[0]]  # the word, not "<unk>"
+    assert exported.translate(sources, beam_size=3)["translations"][:, 0].tolist() == names
+    sampled = exported.translate(sources, temperature=0.01, seed=1)["translations"][:, 0]
+    assert sampled.tolist() == names
 
 
 def test_end_id_is_not_copyable():

@@ -214,16 +214,12 @@ class Config:
         _choice("task", self.task, TASKS)
         for section in (self.data, self.tokenizer, self.model, self.train, self.decode):
             section.validate()
-        if (
-            self.model.pointer_generator
-            and self.tokenizer.kind == "sentencepiece"
-            and not self.tokenizer.joint
-        ):
-            # Copy ids index the target vocabulary by source piece; separate subword
-            # models would split the same word differently on the two sides.
+        if self.model.pointer_generator and not self.tokenizer.joint:
+            # Copy ids are target ids of source pieces; with one vocabulary the source
+            # ids themselves can carry them (see translator.copying).
             raise ConfigError(
-                "model.pointer_generator=true with tokenizer.kind=sentencepiece needs "
-                "tokenizer.joint=true (or use tokenizer.kind=word)"
+                "model.pointer_generator=true needs tokenizer.joint=true (one vocabulary "
+                "for source and target, as in See et al. 2017)"
             )
 
     def to_dict(self) -> dict[str, Any]:

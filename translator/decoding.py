@@ -857,12 +857,22 @@ def translate_batch(
     """Raw strings in, best translations out (eagerly; a convenience for evaluation).
 
     Sources longer than ``max_source_length`` tokens are truncated, as in the export.
+    A pointer-generator model gets extended source ids and its copies restored.
     """
-    from translator.pipeline import encode_sources  # pipeline is heavier; import late
+    # pipeline and copying are heavier; import late
+    from translator.copying import detokenize_extended, encode_copy_sources
+    from translator.pipeline import encode_sources
 
     if not strings:
         return []
-    ids, _, _ = encode_sources(list(strings), source_tokenizer, max_source_length)
-    result = decode(model, ids, config, max_length=max_length, seed=seed)
-    text = target_tokenizer.detokenize(result.ids[:, 0]).numpy()
+    if getattr(model.decoder, "pointer_generator", False):
+        ids, _, _, oov_words = encode_copy_sources(
+            list(strings), target_tokenizer, max_source_length
+        )
+        result = decode(model, ids, config, max_length=max_length, seed=seed)
+        text = detokenize_extended(result.ids[:, 0], oov_words, target_tokenizer).numpy()
+    else:
+        ids, _, _ = encode_sources(list(strings), source_tokenizer, max_source_length)
+        result = decode(model, ids, config, max_length=max_length, seed=seed)
+        text = target_tokenizer.detokenize(result.ids[:, 0]).numpy()
     return [t.decode("utf-8") for t in text]

@@ -9,6 +9,7 @@ references and plot next to it (see :mod:`translator.evaluation`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --limit must be >= 1", file=sys.stderr)
         return EXIT_USAGE
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO spam
     from translator.config import ConfigError
     from translator.data import CorpusError
     from translator.evaluation import evaluate_run, format_report

@@ -27,11 +27,13 @@ class Seq2Seq(keras.Model):
       ``[batch, src_len]``, ``decoder_input_ids`` ``[batch, tgt_len]`` (start token
       first) -> logits ``[batch, tgt_len, target_vocab]``; with
       ``return_attention=True`` also the weights ``[batch, tgt_len, src_len]``.
-      A pointer-generator model takes a third input, the source ids in the
-      extended target vocabulary ``[batch, src_len]`` (see
-      :func:`translator.copying.extend_source`), and returns log-probabilities over
-      that extended vocabulary.  With coverage, training adds the coverage loss
-      (times ``coverage_loss_weight``) to the model's losses.
+      A pointer-generator model (joint vocabulary) reads source ids in the extended
+      vocabulary (:func:`translator.copying.extend_source`): ids at or above the
+      vocabulary size are unknown words, embedded as the unknown token but
+      copyable under their own id; it returns log-probabilities over that extended
+      vocabulary.  An explicit third input overrides the extended ids.  With
+      coverage, training adds the coverage loss (times ``coverage_loss_weight``) to
+      the model's losses.
     - ``encode(source_ids, extended_ids=None)`` -> state, a flat dict of batch-major
       tensors.
     - ``decode_step(token_ids, state)``: ``token_ids`` ``[batch]`` -> (logits
@@ -128,13 +130,16 @@ class Seq2Seq(keras.Model):
     ) -> dict[str, Any]:
         """Runs the encoder and returns the decoder's initial state (see class doc).
 
-        ``extended_ids`` (pointer-generator only) defaults to ``source_ids``: every
-        source piece is then copyable under its own id, and no word is extended.
+        ``extended_ids`` (pointer-generator only) defaults to ``source_ids``, which
+        may then hold extended ids (see the class doc).
         """
+        if self.decoder.pointer_generator:
+            if extended_ids is None:
+                extended_ids = source_ids
+            unknown = ops.greater_equal(source_ids, self.model_args["source_vocab_size"])
+            source_ids = ops.where(unknown, ops.ones_like(source_ids), source_ids)
         memory, states, mask = self.encoder(source_ids, training=training)
         context = states[-1][0]  # Cho's c: the top layer's final h
-        if self.decoder.pointer_generator and extended_ids is None:
-            extended_ids = source_ids
         return self.decoder.initial_state(
             memory, mask, self.bridge(states), context, extended_ids=extended_ids
         )
@@ -182,6 +187,13 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq:
         raise ConfigError(
             "model.source_vocab_size and model.target_vocab_size must be set "
             "(they come from the trained tokenizers)"
+        )
+    if model_config.pointer_generator and (
+        model_config.source_vocab_size != model_config.target_vocab_size
+    ):
+        raise ConfigError(
+            "model.pointer_generator=true needs one vocabulary for both sides "
+            "(tokenizer.joint=true)"
         )
     if model_config.tie_embeddings and model_config.units != model_config.embedding_dim:
         raise ConfigError(

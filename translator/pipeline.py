@@ -5,9 +5,10 @@
     ((source_ids, decoder_input_ids), labels)      # int32 [B, Ls], [B, Lt], [B, Lt]
 
 with ``decoder_input = [START] + y`` and ``labels = y + [END]``.  For a
-pointer-generator model (``pointer_generator=True``) the features get a third
-entry, the source ids in the extended vocabulary (:mod:`translator.copying`), and
-target words copied from the source are labelled with their extended ids.  Source ids carry no
+pointer-generator model (``pointer_generator=True``, one joint vocabulary) the source
+ids are in the extended vocabulary (:mod:`translator.copying`: unknown source words
+get ids ``vocab_size + j``), and target words copied from the source are labelled
+with the same ids.  Source ids carry no
 START/END (the encoder needs neither; the decoder learns when to stop from END in the
 labels).  Padding uses ``PAD_ID`` (0), per batch.
 
@@ -130,8 +131,9 @@ def make_dataset(
             of its longest pair: more padding, but only a few distinct shapes (what
             ``jit_compile`` wants).  Needs bucketing.
         drop_remainder: drop incomplete batches (fixed batch dimension).
-        pointer_generator: add the extended source ids as a third feature and
-            label copied target words with their extended ids.
+        pointer_generator: give source ids in the extended vocabulary and label
+            copied target words with their extended ids (needs one tokenizer for
+            both sides).
 
     Returns:
         ``(dataset, stats)``.  Elements are ``((source_ids, decoder_input_ids),
@@ -141,9 +143,10 @@ def make_dataset(
     total = len(pairs)
     source_ids = tokenize_all((s for s, _ in pairs), source_tokenizer)
     target_ids = tokenize_all((t for _, t in pairs), target_tokenizer)
-    extended_ids = source_ids
     if pointer_generator:
-        extended_ids, oov_words = extend_source(
+        if source_tokenizer is not target_tokenizer:
+            raise ValueError("pointer_generator needs one (joint) tokenizer for both sides")
+        source_ids, oov_words = extend_source(
             tokenize_all((s for s, _ in pairs), source_tokenizer, pieces=True), target_tokenizer
         )
         target_pieces = tokenize_all((t for _, t in pairs), target_tokenizer, pieces=True)
@@ -163,13 +166,11 @@ def make_dataset(
         keep = ~empty
         trimmed = int((over & keep).sum())
         source_ids = source_ids[:, :max_source]
-        extended_ids = extended_ids[:, :max_source]
         target_ids = target_ids[:, :max_target]
         source_len = np.minimum(source_len, max_source)
         target_len = np.minimum(target_len, max_target)
     kept_indices = np.flatnonzero(keep)
     source_ids = tf.gather(source_ids, kept_indices)
-    extended_ids = tf.gather(extended_ids, kept_indices)
     target_ids = tf.gather(target_ids, kept_indices)
 
     use_buckets = (train_config.bucket if training else False) if bucket is None else bucket
@@ -196,8 +197,6 @@ def make_dataset(
     decoder_inputs = _add_column(target_ids, START_ID, at_end=False)
     labels = _add_column(target_ids, END_ID, at_end=True)
     features = (source_ids, decoder_inputs)
-    if pointer_generator:
-        features = (*features, extended_ids)
     dataset = tf.data.Dataset.from_tensor_slices((features, labels))
     # Slices of a RaggedTensor come out as plain 1-D tensors but are *typed* as
     # RaggedTensorSpec(ragged_rank=0), which padded_batch rejects; a map retypes them.

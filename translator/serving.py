@@ -52,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from translator.config import DecodeConfig
+from translator.copying import detokenize_extended, encode_copy_sources, restore_pieces
 from translator.decoding import beam_search, greedy_search, max_output_length, sample
 from translator.pipeline import encode_sources
 
@@ -108,9 +109,14 @@ class TranslatorModule(tf.Module):
         max_source = int(max_source_length)
         default_cap = int(max_target_length) + 1
         cfg = decode_config
+        pointer = bool(getattr(model.decoder, "pointer_generator", False))
 
         def encode(text: tf.Tensor) -> tuple:
-            return encode_sources(text, source_tokenizer, max_source)
+            """-> (ids, lengths, truncated, unknown words [B, K] or None)."""
+            if not pointer:
+                return (*encode_sources(text, source_tokenizer, max_source), None)
+            # Copy model: unknown source words get extended ids (translator.copying).
+            return encode_copy_sources(text, target_tokenizer, max_source)
 
         def run(ids, cap, strategy, beam_size, alpha, n_best, temperature, top_k, seed):
             limits = max_output_length(ids, cfg.max_length_a, cfg.max_length_b, cap)
@@ -135,15 +141,24 @@ class TranslatorModule(tf.Module):
                 )
             return result.as_dict()
 
-        def texts(result: dict) -> tf.Tensor:
+        def texts(result: dict, oov_words: tf.Tensor | None) -> tf.Tensor:
             ids = result["ids"]
             shape = tf.shape(ids)
             flat = tf.reshape(ids, [shape[0] * shape[1], shape[2]])  # no -1: B or T may be 0
-            return tf.reshape(target_tokenizer.detokenize_dense(flat), shape[:2])
+            if oov_words is None:
+                return tf.reshape(target_tokenizer.detokenize_dense(flat), shape[:2])
+            words = tf.repeat(oov_words, shape[1], axis=0)
+            return tf.reshape(detokenize_extended(flat, words, target_tokenizer), shape[:2])
+
+        def pieces(ids: tf.Tensor, oov_words: tf.Tensor | None) -> tf.Tensor:
+            """Target pieces of ids [B, ...]; copied words show as themselves."""
+            if oov_words is None:
+                return target_tokenizer.id_to_piece_dense(ids)
+            return restore_pieces(ids, oov_words, target_tokenizer)
 
         @tf.function(input_signature=[_TEXT], autograph=False)
         def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-            ids, _, _ = encode(text)
+            ids, _, _, oov_words = encode(text)
             result = run(
                 ids,
                 default_cap,
@@ -155,7 +170,10 @@ class TranslatorModule(tf.Module):
                 cfg.top_k,
                 0,
             )
-            return {"translations": texts(result)[:, 0], "scores": result["scores"][:, 0]}
+            return {
+                "translations": texts(result, oov_words)[:, 0],
+                "scores": result["scores"][:, 0],
+            }
 
         @tf.function(input_signature=_TRANSLATE_SIGNATURE, autograph=False)
         def translate(
@@ -168,7 +186,7 @@ class TranslatorModule(tf.Module):
             top_k: tf.Tensor,
             seed: tf.Tensor,
         ) -> dict[str, tf.Tensor]:
-            ids, source_lengths, truncated = encode(text)
+            ids, source_lengths, truncated, oov_words = encode(text)
             cap = tf.where(max_length > 0, max_length, default_cap)
             n_best = tf.maximum(n_best, 1)
             args = (ids, cap)
@@ -185,14 +203,16 @@ class TranslatorModule(tf.Module):
             lengths = result["lengths"]
             steps = tf.shape(result["ids"])[2]
             on_target = tf.range(steps)[tf.newaxis, tf.newaxis] < lengths[..., tf.newaxis]
-            target_pieces = tf.where(
-                on_target, target_tokenizer.id_to_piece_dense(result["ids"]), ""
-            )
+            target_pieces = tf.where(on_target, pieces(result["ids"], oov_words), "")
             width = tf.shape(ids)[1]
             on_source = tf.range(width)[tf.newaxis] < source_lengths[:, tf.newaxis]
-            source_pieces = tf.where(on_source, source_tokenizer.id_to_piece_dense(ids), "")
+            source_pieces = tf.where(
+                on_source,
+                pieces(ids, oov_words) if pointer else source_tokenizer.id_to_piece_dense(ids),
+                "",
+            )
             return {
-                "translations": texts(result),
+                "translations": texts(result, oov_words),
                 "scores": result["scores"],
                 "log_probs": result["log_probs"],
                 "source_pieces": source_pieces,

@@ -16,17 +16,17 @@ training starts.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
 
 EXIT_USAGE = 2
+DISTRIBUTE_CHOICES = ("mirrored", "multiworker")  # as translator.training (no TF import here)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``translator.train`` argument parser."""
-    from translator.training import DISTRIBUTE_CHOICES
-
     parser = argparse.ArgumentParser(
         prog="python -m translator.train",
         description="Train an RNN encoder-decoder into a run folder.",
@@ -84,6 +84,7 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (0, or 2 for a usage error)."""
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO spam
     command = shlex.join(["python", "-m", "translator.train", *(argv or sys.argv[1:])])
 
     # Imported here so `--help` and usage errors stay fast.

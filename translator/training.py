@@ -347,8 +347,8 @@ class TrainingData:
             top = max(config.data.max_source_length, config.data.max_target_length + 1) + 1
             self.boundaries[-1] = max(self.boundaries[-1], top)
         self.steps_per_epoch = self._count_batches(lengths)
-        per_batch = self.label_tokens_per_epoch / max(1, self.steps_per_epoch)
-        self.label_tokens_per_step = per_batch
+        # Average real label tokens per batch (for tokens/s; about, if dropping).
+        self.label_tokens_per_step = self.label_tokens_per_epoch / self.steps_per_epoch
 
     @property
     def label_tokens_per_epoch(self) -> int:
