@@ -50,7 +50,14 @@ def teacher_forced_scores(
     """
     train = dataclasses.replace(config.train, batch_size=batch_size)
     dataset, stats = make_dataset(
-        pairs, source_tokenizer, target_tokenizer, config.data, train, training=False, bucket=True
+        pairs,
+        source_tokenizer,
+        target_tokenizer,
+        config.data,
+        train,
+        training=False,
+        bucket=True,
+        pointer_generator=config.model.pointer_generator,
     )
     perplexity, accuracy = Perplexity(), MaskedAccuracy()
 

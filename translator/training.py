@@ -52,7 +52,7 @@ from keras import ops
 from translator.config import Config, ConfigError, DecodeConfig, load_config
 from translator.metrics import MaskedAccuracy, MaskedCrossEntropy, Perplexity
 from translator.model import Seq2Seq, build_model
-from translator.pipeline import PipelineStats, encode_sources, make_dataset
+from translator.pipeline import PipelineStats, make_dataset
 from translator.tokenizer import (
     PAD_ID,
     START_ID,
@@ -319,6 +319,7 @@ class TrainingData:
             train,
             training=False,
             bucket=train.bucket,
+            pointer_generator=config.model.pointer_generator,
         )
         sources, labels = [], []
         for (source, _decoder_input), label in dataset.as_numpy_iterator():
@@ -434,6 +435,7 @@ def validation_dataset(
         bucket=use_buckets,
         bucket_boundaries=data.boundaries or None,
         pad_to_bucket_boundary=data.pad_to_bucket_boundary,
+        pointer_generator=config.model.pointer_generator,
     )
     # Bucketing hides the number of batches; count them once (the ids are in memory)
     # so Keras knows the validation length instead of running into the end of it.
@@ -802,7 +804,7 @@ def translate(
     in the original order), which wastes less time on padding.  ``progress(n)`` is
     called after each batch with the number of sentences done in it.
     """
-    from translator.decoding import decode  # the decoding module imports lazily
+    from translator.decoding import translate_batch  # the decoding module imports lazily
 
     outputs: list[str] = [""] * len(sources)
     lengths = [len(s) for s in sources]
@@ -810,15 +812,17 @@ def translate(
     cap = config.data.max_target_length + 1
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        ids, _lengths, _cut = encode_sources(
-            [sources[i] for i in chunk], source_tokenizer, config.data.max_source_length
+        texts = translate_batch(
+            model,
+            source_tokenizer,
+            target_tokenizer,
+            [sources[i] for i in chunk],
+            decode_config,
+            max_source_length=config.data.max_source_length,
+            max_length=cap,
         )
-        if ids.shape[1] == 0:  # every source empty: nothing to translate
-            ids = tf.zeros([len(chunk), 1], tf.int32)
-        result = decode(model, ids, decode_config, max_length=cap)
-        texts = target_tokenizer.detokenize(result.ids[:, 0, :]).numpy()
         for i, text in zip(chunk, texts):
-            outputs[i] = text.decode("utf-8")
+            outputs[i] = text
         if progress is not None:
             progress(len(chunk))
     return outputs
