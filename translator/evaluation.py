@@ -28,7 +28,13 @@ import tensorflow as tf
 from translator.config import Config, DecodeConfig
 from translator.metrics import MaskedAccuracy, Perplexity
 from translator.pipeline import make_dataset
-from translator.scoring import bleu_by_length, corpus_scores, plot_bleu_by_length, rouge
+from translator.scoring import (
+    bleu_by_length,
+    corpus_scores,
+    lead_baseline,
+    plot_bleu_by_length,
+    rouge,
+)
 from translator.tokenizer import Tokenizer
 from translator.training import RunPaths, load_run, translate, variant_name, versions, write_json
 
@@ -201,6 +207,9 @@ def evaluate_run(
     results["perplexity"] = results["teacher_forced"]["perplexity"]
     if config.task == "summarization":
         results["rouge"] = rouge(hypotheses, references)
+        # The baseline a summarizer must beat, scored on the same pairs.
+        lead_name, leads = lead_baseline(sources, references)
+        results["lead"] = {"baseline": lead_name, "rouge": rouge(leads, references)}
 
     name = f"{split}.{tag}" if tag else split
     paths.eval.mkdir(parents=True, exist_ok=True)
@@ -253,6 +262,12 @@ def format_report(results: dict[str, Any]) -> str:
         lines.append(
             f"ROUGE-1/2/L F1 {r['rouge1_f1']:.2f} / {r['rouge2_f1']:.2f} / {r['rougeL_f1']:.2f}"
         )
+        if "lead" in results:
+            b = results["lead"]["rouge"]
+            lines.append(
+                f"  baseline {results['lead']['baseline']}: ROUGE-1/2/L F1 "
+                f"{b['rouge1_f1']:.2f} / {b['rouge2_f1']:.2f} / {b['rougeL_f1']:.2f}"
+            )
     buckets = ", ".join(
         f"{b['bucket']}: {b['bleu']:.1f} (n={b['sentences']})"
         for b in results["bleu_by_length"]
