@@ -53,15 +53,27 @@ def attention_figure(
         note = f"source pieces {start + 1}-{stop} of {len(source_pieces)} (most attended)"
         title = f"{title} — {note}" if title else note
 
-    width = min(4 + 0.38 * max(len(shown), 1), 40)
-    height = min(2.5 + 0.34 * max(len(target_pieces), 1), 30)
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    x_labels = [_label(p) for p in shown]
+    y_labels = [_label(p) for p in target_pieces]
+    # Fixed margins sized from the labels: a constrained layout would draw twice.
+    left = 0.5 + 0.075 * max((len(t) for t in y_labels), default=1)
+    bottom = 0.6 + 0.075 * max((len(t) for t in x_labels), default=1)
+    cells_w = 0.34 * max(len(shown), 1) + 1.2  # + colour bar
+    cells_h = 0.3 * max(len(target_pieces), 1)
+    width, height = min(left + cells_w + 0.8, 40), min(bottom + cells_h + 0.6, 30)
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(
+        left=left / width,
+        bottom=bottom / height,
+        right=1 - 0.8 / width,
+        top=1 - 0.6 / height,
+    )
     ax = fig.add_subplot()
     image = ax.imshow(
         weights, cmap="viridis", vmin=0.0, vmax=max(float(weights.max()), 1e-6), aspect="auto"
     )
-    ax.set_xticks(range(len(shown)), [_label(p) for p in shown], rotation=90, fontsize=9)
-    ax.set_yticks(range(len(target_pieces)), [_label(p) for p in target_pieces], fontsize=9)
+    ax.set_xticks(range(len(shown)), x_labels, rotation=90, fontsize=9)
+    ax.set_yticks(range(len(target_pieces)), y_labels, fontsize=9)
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     if title:
