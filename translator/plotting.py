@@ -7,6 +7,7 @@ drops it leaks nothing -- Gradio does not close figures for you.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,7 +61,9 @@ def attention_figure(
     bottom = 0.6 + 0.075 * max((len(t) for t in x_labels), default=1)
     cells_w = 0.34 * max(len(shown), 1) + 1.2  # + colour bar
     cells_h = 0.3 * max(len(target_pieces), 1)
-    width, height = min(left + cells_w + 0.8, 40), min(bottom + cells_h + 0.6, 30)
+    # Quarter inches are exact in binary, so the PNG is exactly width * dpi pixels.
+    width = min(math.ceil((left + cells_w + 0.8) * 4) / 4, 40)
+    height = min(math.ceil((bottom + cells_h + 0.6) * 4) / 4, 30)
     fig = Figure(figsize=(width, height), dpi=100)
     fig.subplots_adjust(
         left=left / width,
