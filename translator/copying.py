@@ -60,23 +60,6 @@ def extend_source(
     return source_pieces.with_flat_values(extended), oov_words
 
 
-def encode_copy_sources(
-    strings: Any, tokenizer: Tokenizer, max_length: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Inference-side :func:`extend_source` for a pointer-generator's joint vocabulary.
-
-    Returns ``(ids, lengths, truncated, oov_words)`` like
-    :func:`translator.pipeline.encode_sources` -- int32 ``[B, L]`` extended ids padded
-    with 0, int32 ``[B]``, bool ``[B]`` -- plus the unknown words ``[B, K]``.
-    """
-    pieces = tokenizer.pieces(tf.convert_to_tensor(strings, tf.string))
-    extended, oov_words = extend_source(pieces, tokenizer)
-    full = extended.row_lengths()
-    ids = extended[:, :max_length].to_tensor(default_value=PAD_ID)
-    lengths = tf.cast(tf.minimum(full, max_length), tf.int32)
-    return ids, lengths, full > max_length, oov_words
-
-
 def extend_target(
     target_pieces: tf.RaggedTensor,
     target_ids: tf.RaggedTensor,

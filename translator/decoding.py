@@ -860,8 +860,8 @@ def translate_batch(
     A pointer-generator model gets extended source ids and its copies restored.
     """
     # pipeline and copying are heavier; import late
-    from translator.copying import detokenize_extended, encode_copy_sources
-    from translator.pipeline import encode_sources
+    from translator.copying import detokenize_extended
+    from translator.pipeline import encode_copy_sources, encode_sources
 
     if not strings:
         return []

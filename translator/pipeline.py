@@ -267,8 +267,25 @@ def encode_sources(
         counts after truncation, and bool ``[B]`` (was the source cut).
     """
     tokens = source_tokenizer.tokenize(tf.convert_to_tensor(strings, tf.string))
+    return _cut(tokens, max_length)
+
+
+def encode_copy_sources(
+    strings: Any, tokenizer: Tokenizer, max_length: int
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
+    """:func:`encode_sources` for a pointer-generator's joint vocabulary.
+
+    Unknown source words get extended ids (:func:`translator.copying.extend_source`);
+    returns ``(ids, lengths, truncated, oov_words)``, the last ``tf.string`` ``[B, K]``.
+    """
+    pieces = tokenizer.pieces(tf.convert_to_tensor(strings, tf.string))
+    extended, oov_words = extend_source(pieces, tokenizer)
+    return (*_cut(extended, max_length), oov_words)
+
+
+def _cut(tokens: tf.RaggedTensor, max_length: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Ragged ids -> (dense ids cut to ``max_length``, lengths after the cut, was cut)."""
     full = tokens.row_lengths()
-    truncated = full > max_length
     ids = tokens[:, :max_length].to_tensor(default_value=PAD_ID)
     lengths = tf.cast(tf.minimum(full, max_length), tf.int32)
-    return ids, lengths, truncated
+    return ids, lengths, full > max_length

@@ -52,9 +52,9 @@ import numpy as np
 import tensorflow as tf
 
 from translator.config import DecodeConfig
-from translator.copying import detokenize_extended, encode_copy_sources, restore_pieces
+from translator.copying import detokenize_extended, restore_pieces
 from translator.decoding import beam_search, greedy_search, max_output_length, sample
-from translator.pipeline import encode_sources
+from translator.pipeline import encode_copy_sources, encode_sources
 
 METADATA_FILE = "metadata.json"
 STRING_OUTPUTS = ("translations", "source_pieces", "target_pieces")
