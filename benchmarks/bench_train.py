@@ -33,6 +33,33 @@ VARIANTS = {
     "luong-general-lstm": ("lstm", "luong", "general", False),
     "luong-feed-gru": ("gru", "luong", "general", True),
 }
+#: Reference rows that are not this package's models (built here, same batches).
+REFERENCES = ("tf-tutorial",)
+
+
+def tutorial_model(source_vocab: int, target_vocab: int, units: int) -> object:
+    """The TensorFlow "NMT with attention" tutorial's model, rebuilt in Keras 3.
+
+    Its architecture as published: embeddings of ``units`` (source masked), a
+    bidirectional GRU encoder with summed directions, a GRU decoder from a zero state,
+    one-head ``MultiHeadAttention`` cross-attention with a residual connection and
+    layer normalization, and a dense output layer.  Timing it on the same batches
+    and machine as our variants gives a same-run ratio instead of a remembered figure.
+    """
+    import keras
+
+    source = keras.Input((None,), dtype="int32")
+    target_in = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(source_vocab, units, mask_zero=True)(source)
+    context = keras.layers.Bidirectional(
+        keras.layers.GRU(units, return_sequences=True), merge_mode="sum"
+    )(x)
+    y = keras.layers.Embedding(target_vocab, units, mask_zero=True)(target_in)
+    y = keras.layers.GRU(units, return_sequences=True)(y)
+    attended = keras.layers.MultiHeadAttention(num_heads=1, key_dim=units)(query=y, value=context)
+    y = keras.layers.LayerNormalization()(keras.layers.Add()([y, attended]))
+    logits = keras.layers.Dense(target_vocab)(y)
+    return keras.Model((source, target_in), logits, name="tf_tutorial")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=50, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument(
-        "--variants", default=",".join(VARIANTS), help=f"comma list of {list(VARIANTS)}"
+        "--variants",
+        default=",".join([*VARIANTS, *REFERENCES]),
+        help=f"comma list of {[*VARIANTS, *REFERENCES]}",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--units", type=int, default=256)
@@ -49,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=30000, help="pairs to tokenize")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in names if v not in VARIANTS]
+    unknown = [v for v in names if v not in VARIANTS and v not in REFERENCES]
     if unknown:
-        print(f"error: unknown variant {unknown[0]!r}; choose from {list(VARIANTS)}")
+        print(f"error: unknown variant {unknown[0]!r}; choose from {[*VARIANTS, *REFERENCES]}")
         return 2
 
     import keras
@@ -59,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from translator.config import load_config
     from translator.data import load_splits_from_config
+    from translator.metrics import MaskedCrossEntropy
     from translator.model import build_model
     from translator.pipeline import make_dataset
     from translator.tokenizer import train_tokenizers
@@ -90,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name in names:
+        keras.utils.set_random_seed(0)
+        if name == "tf-tutorial":
+            model = tutorial_model(source_tok.vocab_size, target_tok.vocab_size, args.units)
+            jit = "auto" if config.train.jit_compile else False  # as compile_model does
+            model.compile(optimizer="adam", loss=MaskedCrossEntropy(), jit_compile=jit)
+            rows.append(time_model(name, model, batches, args.warmup, tokens, fused=True))
+            continue
         cell, decoder, attention, feed = VARIANTS[name]
         model_config = dataclasses.replace(
             config.model,
@@ -103,28 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             target_vocab_size=target_tok.vocab_size,
         )
         variant_config = config.replace(model=model_config)
-        keras.utils.set_random_seed(0)
         model = build_model(variant_config)
         compile_model(model, variant_config, total_steps=len(batches))
-        for x, y in batches[: args.warmup]:
-            model.train_on_batch(x, y)
-        start = time.perf_counter()
-        for x, y in timed:
-            loss = model.train_on_batch(x, y)
-        np.asarray(loss)  # wait for the last step
-        seconds = time.perf_counter() - start
-        fused = model.decoder.fused
-        rows.append(
-            (
-                name,
-                f"{model.count_params() / 1e6:.2f}M",
-                "yes" if fused else "no",
-                "yes" if model.jit_compile else "no",
-                f"{1000 * seconds / len(timed):.0f}",
-                f"{tokens / seconds:,.0f}",
-            )
-        )
-        print(f"  {name}: {tokens / seconds:,.0f} tokens/s", file=sys.stderr, flush=True)
+        rows.append(time_model(name, model, batches, args.warmup, tokens, model.decoder.fused))
         del model
         keras.backend.clear_session()
 
@@ -134,6 +152,29 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     return 0
+
+
+def time_model(
+    name: str, model: object, batches: list, warmup: int, tokens: int, fused: bool
+) -> tuple[str, ...]:
+    """Trains ``model`` on ``batches`` (the first ``warmup`` untimed); one table row."""
+    for x, y in batches[:warmup]:
+        model.train_on_batch(x, y)
+    timed = batches[warmup:]
+    start = time.perf_counter()
+    for x, y in timed:
+        loss = model.train_on_batch(x, y)
+    np.asarray(loss)  # wait for the last step
+    seconds = time.perf_counter() - start
+    print(f"  {name}: {tokens / seconds:,.0f} tokens/s", file=sys.stderr, flush=True)
+    return (
+        name,
+        f"{model.count_params() / 1e6:.2f}M",
+        "yes" if fused else "no",
+        "yes" if model.jit_compile else "no",
+        f"{1000 * seconds / len(timed):.0f}",
+        f"{tokens / seconds:,.0f}",
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import random
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -23,9 +24,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from translator.config import Config, DataConfig, DecodeConfig, ModelConfig, TokenizerConfig
+from translator.config import (
+    Config,
+    DataConfig,
+    DecodeConfig,
+    ModelConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 from translator.model import build_model
-from translator.tokenizer import END_ID, START_ID, CharTokenizer, save_tokenizers
+from translator.tokenizer import END_ID, START_ID, CharTokenizer, WordTokenizer, save_tokenizers
 
 ALPHABET = "abcdefgh"
 MAX_SOURCE = 12
@@ -144,6 +152,89 @@ def _build(base: Path) -> Artifacts:
     export = root / "export"
     assert export_main(["--run", str(run), "--out", str(export)]) == 0
     return Artifacts(run=run, export=export, model=model, tokenizer=tokenizer, config=config)
+
+
+def copy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    """Pairs "<greeting> name : <6 random letters> ." -> the name (only copying solves it)."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        name = "".join(rng.choices(string.ascii_lowercase, k=6))
+        filler = rng.choice(["hello", "hi", "greetings"])
+        pairs.append((f"{filler} name : {name} .", name))
+    return pairs
+
+
+def train_copy_model(pairs: list[tuple[str, str]], tokenizer, pointer: bool):
+    """A bi-GRU + Bahdanau model (with or without the pointer-generator) fit on ``pairs``."""
+    from translator.pipeline import make_dataset
+
+    keras.utils.set_random_seed(0)
+    model = build_model(
+        ModelConfig(
+            cell="gru",
+            embedding_dim=32,
+            units=32,
+            decoder="bahdanau",
+            pointer_generator=pointer,
+            source_vocab_size=tokenizer.vocab_size,
+            target_vocab_size=tokenizer.vocab_size,
+        )
+    )
+    dataset, _ = make_dataset(
+        pairs,
+        tokenizer,
+        tokenizer,
+        DataConfig(),
+        TrainConfig(batch_size=50),
+        training=True,
+        pointer_generator=pointer,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    model.fit(dataset, epochs=3, verbose=0)
+    return model
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyArtifacts:
+    """The pointer-generator trained on the copy task, exported as a summarizer."""
+
+    model: keras.Model
+    tokenizer: WordTokenizer
+    export: Path
+    test: list[tuple[str, str]]
+
+
+COPY_MAX_SOURCE = 200  # room for long "articles" in the demo test
+
+
+@functools.cache
+def _build_copy(base: Path) -> CopyArtifacts:
+    from translator.export import export_model
+
+    train, test = copy_pairs(1500, 0), copy_pairs(100, 1)
+    # The names are never in the vocabulary: only "hello name : ." and friends are.
+    tokenizer = WordTokenizer.train([s for s, _ in train[:50]] + ["x"], vocab_size=10)
+    model = train_copy_model(train, tokenizer, pointer=True)
+    config = Config(
+        name="names",
+        task="summarization",
+        data=DataConfig(corpus="local", max_source_length=COPY_MAX_SOURCE),
+        tokenizer=TokenizerConfig(kind="word", joint=True),
+        model=ModelConfig(decoder="bahdanau", pointer_generator=True),
+        decode=DecodeConfig(max_length_a=0.0, max_length_b=4),
+    )
+    export = export_model(model, tokenizer, tokenizer, config, base / "copy-session" / "names")
+    return CopyArtifacts(model=model, tokenizer=tokenizer, export=export, test=test)
+
+
+@pytest.fixture(scope="session")
+def copy_artifacts(tmp_path_factory: pytest.TempPathFactory) -> CopyArtifacts:
+    """The copy-task pointer-generator and its summarizer export (built once per session)."""
+    return _build_copy(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,12 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from helpers import MAX_SOURCE, artifacts  # noqa: F401  (the session's tiny export)
+from helpers import (  # noqa: F401  (the session's tiny exports)
+    COPY_MAX_SOURCE,
+    MAX_SOURCE,
+    artifacts,
+    copy_artifacts,
+)
 
 from translator import demo as demo_module
 from translator.demo import (
@@ -293,3 +298,49 @@ def test_heatmap_figure_is_freed(
     assert result.heatmap_png is not None and result.heatmap_png.startswith(b"\x89PNG")
     gc.collect()
     assert len(made) == 1 and made[0]() is None  # nothing keeps the figure alive
+
+
+# --------------------------------------------------------------------------- summarizer
+
+
+@pytest.fixture(scope="module")
+def summarizer(copy_artifacts, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+    """The copy-task pointer-generator, exported with ``task: summarization``, served."""
+    root = tmp_path_factory.mktemp("summarizers")
+    (root / "names").symlink_to(copy_artifacts.export, target_is_directory=True)
+    server = Served(root)
+    yield server, copy_artifacts
+    server.close()
+
+
+def test_summarize_tab_copies_and_shows_the_most_attended_span(summarizer) -> None:
+    from translator.plotting import MAX_SOURCE_PIECES, attention_figure
+
+    server, copy = summarizer
+    assert [m["task"] for m in server.client.predict(api_name="/models")] == ["summarization"]
+
+    source, name = copy.test[0]
+    article = f"{source} " + " ".join(["hello"] * 100)  # ~105 words: longer than the plot
+    text, table, plot, notes = server.call(
+        "names", article, "greedy", 1, 1.0, 1.0, 1, 0, api_name="/summarize"
+    )
+    exported = server.app.cache.get("names")
+    expected = exported.translate([article], beam_size=1, temperature=0.0, n_best=1)
+    assert text == expected["translations"][0, 0] == name  # an unseen word, copied
+    assert [row[1] for row in table["data"]] == [name]
+    assert "truncated" not in notes
+
+    # Long sources: the heatmap shows the most attended window, and says so.
+    pieces = list(expected["source_pieces"][0, : expected["source_lengths"][0]])
+    target = list(expected["target_pieces"][0, 0, : expected["target_lengths"][0, 0]])
+    assert len(pieces) > MAX_SOURCE_PIECES
+    reference = attention_figure(pieces, target, expected["attention"][0, 0])
+    assert "(most attended)" in reference.axes[0].get_title()
+    width, height = (reference.get_size_inches() * reference.dpi).round().astype(int)
+    assert png_size(plot["plot"]) == (width, height)
+
+    # Longer than the model's limit: summarized from the first tokens, and reported.
+    _, _, _, notes = server.call(
+        "names", article * 2, "beam", 3, 1.0, 1.0, 2, 0, api_name="/summarize"
+    )
+    assert f"limit of {COPY_MAX_SOURCE} tokens" in notes and "summarized" in notes

@@ -93,10 +93,14 @@ def test_coverage_changes_scores_only_when_enabled():
     assert not np.allclose(w_cov, w_none)
 
 
-def test_all_masked_row_gives_zero_weights():
-    scores = np.zeros((1, 1, 3), "float32")
-    weights = masked_softmax(scores, np.array([[False, False, False]]))
-    assert (weights.numpy() == 0).all()
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_all_masked_row_gives_zero_weights(dtype):
+    # float16 (mixed precision) too: its fill must stay finite, or the row is NaN.
+    scores = np.array([[[1.0, 2.0, 3.0]], [[0.0, 0.0, 0.0]]], dtype)
+    weights = masked_softmax(scores, np.array([[True, True, False], [False, False, False]]))
+    weights = np.asarray(weights, "float32")
+    assert (weights[1] == 0).all() and weights[0, 0, 2] == 0
+    np.testing.assert_allclose(weights[0].sum(), 1.0, rtol=1e-3)
 
 
 def test_unknown_name_lists_choices():

@@ -1,24 +1,10 @@
 """The pointer-generator's extended vocabulary, and a copy task only copying can solve."""
 
-import random
-import string
-
-import keras
 import numpy as np
 import tensorflow as tf
+from helpers import copy_artifacts, copy_pairs, train_copy_model  # noqa: F401
 
-from translator.config import (
-    Config,
-    DataConfig,
-    DecodeConfig,
-    ModelConfig,
-    TokenizerConfig,
-    TrainConfig,
-)
 from translator.copying import detokenize_extended, extend_source, extend_target
-from translator.export import export_model
-from translator.model import build_model
-from translator.pipeline import make_dataset
 from translator.serving import load_exported
 from translator.tokenizer import END_ID, START_ID, UNK_ID, WordTokenizer
 
@@ -53,16 +39,6 @@ def test_targets_copy_only_words_their_own_source_has():
     assert text == ["blix zorg ⁇".encode(), "⁇ fleem".encode()]
 
 
-def _copy_pairs(n, seed):
-    rng = random.Random(seed)
-    pairs = []
-    for _ in range(n):
-        name = "".join(rng.choices(string.ascii_lowercase, k=6))
-        filler = rng.choice(["hello", "hi", "greetings"])
-        pairs.append((f"{filler} name : {name} .", name))
-    return pairs
-
-
 def _exact_match(model, tok, pairs, pointer):
     sources = tf.constant([s for s, _ in pairs])
     extended, oov = extend_source(tok.pieces(sources), tok)
@@ -80,52 +56,22 @@ def _exact_match(model, tok, pairs, pointer):
     return np.mean([t.decode() == ref for t, (_, ref) in zip(text, pairs)])
 
 
-def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_cannot(tmp_path):
-    train, test = _copy_pairs(1500, 0), _copy_pairs(100, 1)
-    # The names are never in the vocabulary: only "hello name : ." and friends are.
-    tok = WordTokenizer.train([s for s, _ in train[:50]] + ["x"], vocab_size=10)
+def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_cannot(
+    copy_artifacts,  # noqa: F811
+):
+    tok, test = copy_artifacts.tokenizer, copy_artifacts.test
     assert all(int(tok.piece_to_id(t)) == UNK_ID for _, t in test)
-    results = {}
-    for pointer in (False, True):
-        keras.utils.set_random_seed(0)
-        model = build_model(
-            ModelConfig(
-                cell="gru",
-                embedding_dim=32,
-                units=32,
-                decoder="bahdanau",
-                pointer_generator=pointer,
-                source_vocab_size=tok.vocab_size,
-                target_vocab_size=tok.vocab_size,
-            )
-        )
-        dataset, _ = make_dataset(
-            train,
-            tok,
-            tok,
-            DataConfig(),
-            TrainConfig(batch_size=50),
-            training=True,
-            pointer_generator=pointer,
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(1e-2),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-        )
-        model.fit(dataset, epochs=3, verbose=0)
-        results[pointer] = _exact_match(model, tok, test, pointer)
+    plain = train_copy_model(copy_pairs(1500, 0), tok, pointer=False)
+    results = {
+        False: _exact_match(plain, tok, test, pointer=False),
+        True: _exact_match(copy_artifacts.model, tok, test, pointer=True),
+    }
     print("copy-task exact match: plain", results[False], "pointer-generator", results[True])
     assert results[True] >= 0.9
     assert results[False] == 0.0  # it can only ever say "⁇"
 
     # The exported SavedModel copies too, in every decoding strategy.
-    config = Config(
-        tokenizer=TokenizerConfig(kind="word", joint=True),
-        model=ModelConfig(decoder="bahdanau", pointer_generator=True),
-        decode=DecodeConfig(max_length_a=0.0, max_length_b=4),
-    )
-    export_model(model, tok, tok, config, tmp_path / "export")
-    exported = load_exported(tmp_path / "export")
+    exported = load_exported(copy_artifacts.export)
     sources = [s for s, _ in test[:20]]
     names = [t for _, t in test[:20]]
     greedy = exported.translate(sources)
@@ -147,3 +93,24 @@ def test_end_id_is_not_copyable():
         tok.vocab_size,
     )
     assert END_ID not in ids.flat_values.numpy()
+
+
+def test_words_past_the_source_cut_are_not_copy_targets():
+    # The model reads only the first max_source_length tokens; a label may not point
+    # at a word it never sees (that id would be outside the extended vocabulary).
+    from translator.config import DataConfig, TrainConfig
+    from translator.pipeline import make_dataset
+
+    tok = _tokenizer()
+    v = tok.vocab_size
+    pairs = [("the zorg sat on the mat blix", "blix zorg")]
+    data = DataConfig(max_source_length=3, max_target_length=5, overlength="trim")
+    dataset, stats = make_dataset(
+        pairs, tok, tok, data, TrainConfig(batch_size=1), training=False, pointer_generator=True
+    )
+    (source, _), labels = next(iter(dataset))
+    assert stats.trimmed == 1
+    assert source.numpy().tolist() == [
+        [int(tok.piece_to_id("the")), v, int(tok.piece_to_id("sat"))]
+    ]
+    assert labels.numpy().tolist() == [[UNK_ID, v, END_ID]]  # blix: unknown; zorg: copied

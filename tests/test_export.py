@@ -144,6 +144,8 @@ def test_edge_inputs_give_defined_outputs(artifacts):  # noqa: F811
     assert (sampled["translations"] == again["translations"]).all()
     assert translator(["abc"]) == [translator.translate(["abc"])["translations"][0, 0]]
     assert translator.translate([])["translations"].shape[0] == 0
+    with pytest.raises(ValueError, match=r"input 1 is not valid Unicode text.*surrogate"):
+        translator.translate(["abc", "ab\ud800c"])  # a lone surrogate has no UTF-8 form
 
 
 def test_signatures_and_metadata(artifacts):  # noqa: F811

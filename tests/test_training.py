@@ -158,14 +158,28 @@ def test_run_folder_interrupt_and_resume_continue_epochs_steps_and_data_order(tm
 def test_time_budget_stops_cleanly_with_checkpoint_and_summary(tmp_path):
     run = tmp_path / "budget"
     # 0.005 min = 0.3 s: the first epoch's tracing alone is longer.
-    args = tiny_args(run, "train.epochs=50", "train.early_stopping_patience=null")
+    args = tiny_args(
+        run, "train.epochs=50", "train.early_stopping_patience=null", "train.schedule=budget_cosine"
+    )
     assert train_cli.main([*args, "--time-budget", "0.005"]) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stopped_by"] == "time_budget"
+    # Cosine anneals over the budget (not the 50 epochs): already below the peak.
+    assert summary["final"]["learning_rate"] < 0.003
     assert summary["epochs"] == 1 and summary["partial_last_epoch"]
     assert 0 < summary["steps"] < summary["steps_per_epoch"]
     assert (run / "final.keras").is_file() and (run / "best.keras").is_file()
     assert read_checkpoint_state(run / "checkpoints" / "last.keras")["step"] == summary["steps"]
+
+
+def test_cosine_over_a_time_budget_reaches_zero_when_the_budget_ends(tmp_path):
+    schedule = training.BudgetCosine(training.TimeBudget(10.0), 1e-3, warmup_steps=10)
+    assert schedule.rate(4, 0.0) == pytest.approx(0.5e-3)  # warming up
+    assert schedule.rate(100, 300.0) == pytest.approx(0.5e-3)  # half the budget
+    assert schedule.rate(100, 600.0) == pytest.approx(0.0, abs=1e-12)
+    assert schedule.rate(100, 900.0) == pytest.approx(0.0, abs=1e-12)
+    args = tiny_args(tmp_path / "run", "train.schedule=budget_cosine")
+    assert train_cli.main(args) == 2  # no --time-budget: one clear error line
 
 
 # --------------------------------------------------------------------------- atomic writes

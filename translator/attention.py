@@ -37,8 +37,10 @@ def masked_softmax(scores: Any, mask: Any | None) -> Any:
     if mask is None:
         return ops.softmax(scores, axis=-1)
     mask = ops.expand_dims(ops.cast(mask, "bool"), axis=1)
-    # exp(-1e9 - max) underflows to exactly 0 in float32/float16.
-    scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
+    # exp(fill - max) underflows to exactly 0.  The fill stays finite (-1e9 is -inf in
+    # float16), so an all-masked row is uniform, then zeroed, instead of NaN.
+    fill = -3e4 if "float16" in str(scores.dtype) else -1e9
+    scores = ops.where(mask, scores, ops.full_like(scores, fill))
     weights = ops.softmax(scores, axis=-1)
     return weights * ops.cast(mask, weights.dtype)
 

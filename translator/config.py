@@ -149,7 +149,7 @@ class TrainConfig:
     epochs: int = 10
     optimizer: str = "adam"  # adam | adamw | sgd
     learning_rate: float = 1e-3
-    schedule: str = "constant"  # constant | cosine | inverse_sqrt
+    schedule: str = "constant"  # constant | cosine | inverse_sqrt | budget_cosine
     warmup_steps: int = 0
     clipnorm: float | None = 1.0  # global-norm clipping; null turns it off
     label_smoothing: float = 0.0
@@ -166,7 +166,9 @@ class TrainConfig:
         _positive("train.epochs", self.epochs)
         _positive("train.learning_rate", self.learning_rate)
         _choice("train.optimizer", self.optimizer, ("adam", "adamw", "sgd"))
-        _choice("train.schedule", self.schedule, ("constant", "cosine", "inverse_sqrt"))
+        _choice(
+            "train.schedule", self.schedule, ("constant", "cosine", "inverse_sqrt", "budget_cosine")
+        )
         if self.clipnorm is not None:
             _positive("train.clipnorm", self.clipnorm)
         if not 0.0 <= self.label_smoothing < 1.0:

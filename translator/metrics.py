@@ -37,11 +37,19 @@ def token_nll(labels: Any, logits: Any) -> tuple[Any, Any]:
         ``(nll, mask)``: float32 ``[batch, time]`` with 0 on padding, and float32
         ``[batch, time]`` with 1.0 on real tokens.
     """
+    nll, mask, _ = _nll_and_normalizer(labels, logits)
+    return nll, mask
+
+
+def _nll_and_normalizer(labels: Any, logits: Any) -> tuple[Any, Any, Any]:
+    # -log p_y = logsumexp(logits) - logit_y: no [batch, time, vocab] log-softmax
+    # tensor (the output layer's loss is memory-bound, so fewer passes is faster).
     labels = ops.cast(labels, "int32")
-    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    picked = ops.take_along_axis(log_probs, ops.expand_dims(labels, -1), axis=-1)
+    logits = ops.cast(logits, "float32")
+    normalizer = ops.logsumexp(logits, axis=-1)
+    picked = ops.squeeze(ops.take_along_axis(logits, ops.expand_dims(labels, -1), axis=-1), -1)
     mask = ops.cast(ops.not_equal(labels, PAD_ID), "float32")
-    return -ops.squeeze(picked, -1) * mask, mask
+    return (normalizer - picked) * mask, mask, normalizer
 
 
 def token_losses(labels: Any, logits: Any, label_smoothing: float = 0.0) -> tuple[Any, Any]:
@@ -55,11 +63,11 @@ def token_losses(labels: Any, logits: Any, label_smoothing: float = 0.0) -> tupl
     Returns:
         ``(loss, mask)``, float32 ``[batch, time]``; ``loss`` is 0 on padding.
     """
-    nll, mask = token_nll(labels, logits)
+    nll, mask, normalizer = _nll_and_normalizer(labels, logits)
     if not label_smoothing:
         return nll, mask
-    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-    uniform = -ops.mean(log_probs, axis=-1)
+    # mean_v(-log p_v) = logsumexp(logits) - mean_v(logits)
+    uniform = normalizer - ops.mean(ops.cast(logits, "float32"), axis=-1)
     loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform * mask
     return loss, mask
 

@@ -296,7 +296,7 @@ class ExportedTranslator:
         if temperature is None:
             temperature = defaults.temperature if defaults.strategy == "sample" else 0.0
         outputs = self._translate(
-            text=tf.constant(list(strings), tf.string),
+            text=tf.constant(_utf8(strings), tf.string),
             beam_size=tf.constant(int(beam_size), tf.int32),
             length_penalty=tf.constant(
                 float(defaults.length_penalty if length_penalty is None else length_penalty),
@@ -316,6 +316,23 @@ class ExportedTranslator:
     def __call__(self, strings: Sequence[str] | str, **kwargs: Any) -> list[str]:
         """The best translation of each string."""
         return [row[0] for row in self.translate(strings, **kwargs)["translations"]]
+
+
+def _utf8(strings: Sequence[str | bytes]) -> list[bytes]:
+    """UTF-8 bytes of each input; text that has no UTF-8 form gets a clear error."""
+    out = []
+    for i, text in enumerate(strings):
+        if isinstance(text, bytes):
+            out.append(text)
+            continue
+        try:
+            out.append(text.encode("utf-8"))
+        except UnicodeEncodeError as err:
+            raise ValueError(
+                f"input {i} is not valid Unicode text: {err.reason} at character "
+                f"{err.start} ({text[err.start : err.end]!r})"
+            ) from None
+    return out
 
 
 def _decode_strings(array: np.ndarray) -> np.ndarray:

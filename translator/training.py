@@ -256,14 +256,18 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def make_optimizer(config: Config, total_steps: int) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    config: Config, total_steps: int, over_budget: bool = False
+) -> keras.optimizers.Optimizer:
     """The optimizer of ``config.train`` with its schedule and global-norm clipping.
 
-    ``total_steps`` sizes the cosine schedule (``epochs * steps_per_epoch``).
-    ``sgd`` is plain SGD (no momentum); ``adamw`` uses Keras' default weight decay.
+    ``total_steps`` sizes the cosine schedule (``epochs * steps_per_epoch``).  With
+    ``over_budget`` the learning rate is a plain variable that :class:`BudgetCosine`
+    sets during training.  ``sgd`` is plain SGD (no momentum); ``adamw`` uses Keras'
+    default weight decay.
     """
     train = config.train
-    if train.schedule == "constant" and not train.warmup_steps:
+    if over_budget or (train.schedule == "constant" and not train.warmup_steps):
         rate: Any = train.learning_rate
     else:
         rate = WarmupSchedule(train.learning_rate, train.schedule, train.warmup_steps, total_steps)
@@ -459,7 +463,9 @@ def variant_name(model_config: Any) -> str:
     return "-".join(parts)
 
 
-def compile_model(model: keras.Model, config: Config, total_steps: int) -> keras.Model:
+def compile_model(
+    model: keras.Model, config: Config, total_steps: int, over_budget: bool = False
+) -> keras.Model:
     """Compiles with the masked loss, accuracy and perplexity of :mod:`translator.metrics`.
 
     ``train.jit_compile`` asks for XLA "where it helps": Keras' ``auto`` uses it only
@@ -468,7 +474,7 @@ def compile_model(model: keras.Model, config: Config, total_steps: int) -> keras
     and then runs slower than the plain graph, so it is never forced there.
     """
     model.compile(
-        optimizer=make_optimizer(config, total_steps),
+        optimizer=make_optimizer(config, total_steps, over_budget),
         loss=MaskedCrossEntropy(config.train.label_smoothing),
         metrics=[MaskedAccuracy(), Perplexity()],
         jit_compile="auto" if config.train.jit_compile else False,
@@ -583,6 +589,35 @@ class TimeBudget(keras.callbacks.Callback):
         if not self.triggered and time.monotonic() - self.start >= self.seconds:
             self.triggered = True
             self.model.stop_training = True
+
+
+class BudgetCosine(keras.callbacks.Callback):
+    """Cosine learning-rate decay over a wall-clock budget instead of over epochs.
+
+    ``train.schedule: budget_cosine`` (needs ``--time-budget``): a budget-limited run
+    ends when the budget is spent, usually mid-epoch, so ``cosine`` sized in epochs
+    would stop part-way down its curve.  This one sets, before every batch,
+    ``lr = peak * min(1, s / warmup_steps) * (1 + cos(pi * elapsed / budget)) / 2``,
+    so the rate reaches 0 just as the budget runs out.  (It depends on the machine's
+    speed, which is what a budget-matched comparison is about.)
+    """
+
+    def __init__(self, budget: TimeBudget, peak: float, warmup_steps: int = 0) -> None:
+        super().__init__()
+        self.budget = budget
+        self.peak = float(peak)
+        self.warmup_steps = int(warmup_steps)
+
+    def rate(self, step: int, elapsed: float) -> float:
+        """The learning rate at optimizer step ``step``, ``elapsed`` seconds in."""
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
+        progress = min(1.0, max(0.0, elapsed / self.budget.seconds))
+        return self.peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        optimizer = self.model.optimizer
+        step = int(ops.convert_to_numpy(optimizer.iterations))
+        optimizer.learning_rate = self.rate(step, time.monotonic() - self.budget.start)
 
 
 class ValidationBleu(keras.callbacks.Callback):
@@ -939,6 +974,8 @@ def train(config: Config, output: str | Path, options: TrainOptions | None = Non
     strategy = make_strategy(options.distribute)  # before other TF work (collectives)
     if options.time_budget_minutes is not None and options.time_budget_minutes <= 0:
         raise ConfigError("--time-budget must be > 0 minutes")
+    if config.train.schedule == "budget_cosine" and options.time_budget_minutes is None:
+        raise ConfigError("train.schedule=budget_cosine needs --time-budget MINUTES")
 
     from translator.data import load_splits_from_config
 
@@ -982,6 +1019,10 @@ def _train(
     def scope() -> Any:  # a fresh context each time: a strategy scope is single-use
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
+    budget = None
+    if options.time_budget_minutes is not None:
+        budget = TimeBudget(options.time_budget_minutes)
+    over_budget = config.train.schedule == "budget_cosine"
     with scope():
         model = build_model(config)
         # Built once to know whether XLA is on, which decides the batch shapes.
@@ -1001,7 +1042,7 @@ def _train(
     )
     total_steps = config.train.epochs * data.steps_per_epoch
     with scope():
-        compile_model(model, config, total_steps)
+        compile_model(model, config, total_steps, over_budget)
         model.optimizer.build(model.trainable_variables)
 
     state: dict[str, Any] = {"version": STATE_VERSION, "seed": config.train.seed}
@@ -1014,10 +1055,11 @@ def _train(
         write_history(paths, state["history"])  # drop lines of an epoch that never finished
 
     callbacks: list[keras.callbacks.Callback] = list(options.callbacks)
-    budget = None
-    if options.time_budget_minutes is not None:
-        budget = TimeBudget(options.time_budget_minutes)
+    if budget is not None:
         callbacks.append(budget)
+    if over_budget:
+        train = config.train
+        callbacks.append(BudgetCosine(budget, train.learning_rate, train.warmup_steps))
     if config.train.validation_bleu_sample > 0 and splits.validation:
         rng = random.Random(config.train.seed)
         count = min(config.train.validation_bleu_sample, len(splits.validation))
