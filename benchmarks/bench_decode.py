@@ -182,22 +182,25 @@ def main(argv: list[str] | None = None) -> int:
         translator.translate(sentences[: args.batch_size], beam_size=args.beam)
         print(f"warm-up (first calls): {time.perf_counter() - started:.1f} s")
 
-        runs = [("greedy", 1, None), (f"beam-{args.beam}", args.beam, None)]
-        # What `translate` does with a file: batches of similar length, order restored.
+        # (name, beam, per-batch caps, sentences): file order, then length-sorted
+        # batches as the `translate` command makes them (order restored after).
         by_length = sorted(sentences, key=len)
-        for name, beam in (("greedy", 1), (f"beam-{args.beam}", args.beam)):
-            rate, info = _batched(translator, by_length, args.batch_size, beam)
-            print(
-                f"{name}, length-sorted batches (as `translate` does): {rate:.1f} sentences/s"
-                f"  ({info['seconds']:.1f} s; mean output {info['mean_output_tokens']:.1f} "
-                f"tokens, {info['cut_at_limit']} cut at the length limit)"
-            )
+        sorted_label = "length-sorted batches (as `translate` does)"
+        runs = [
+            ("greedy", 1, None, sentences),
+            (f"beam-{args.beam}", args.beam, None, sentences),
+            (f"greedy, {sorted_label}", 1, None, by_length),
+            (f"beam-{args.beam}, {sorted_label}", args.beam, None, by_length),
+        ]
         if args.random_model or args.reference_lengths:
             caps = _reference_caps(translator, [t for _, t in pairs], args.batch_size)
             label = "cut at reference length"
-            runs += [(f"greedy, {label}", 1, caps), (f"beam-{args.beam}, {label}", args.beam, caps)]
-        for name, beam, caps in runs:
-            rate, info = _batched(translator, sentences, args.batch_size, beam, caps)
+            runs += [
+                (f"greedy, {label}", 1, caps, sentences),
+                (f"beam-{args.beam}, {label}", args.beam, caps, sentences),
+            ]
+        for name, beam, caps, batch_source in runs:
+            rate, info = _batched(translator, batch_source, args.batch_size, beam, caps)
             print(
                 f"{name}: {rate:.1f} sentences/s  ({info['seconds']:.1f} s, "
                 f"{info['cpu_seconds']:.1f} CPU-s; "

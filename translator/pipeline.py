@@ -142,14 +142,13 @@ def make_dataset(
     """
     total = len(pairs)
     max_source, max_target = data_config.max_source_length, data_config.max_target_length
-    source_ids = tokenize_all((s for s, _ in pairs), source_tokenizer)
     target_ids = tokenize_all((t for _, t in pairs), target_tokenizer)
-    source_len = source_ids.row_lengths().numpy()
     target_len = target_ids.row_lengths().numpy()
     if pointer_generator:
         if source_tokenizer is not target_tokenizer:
             raise ValueError("pointer_generator needs one (joint) tokenizer for both sides")
         source_pieces = tokenize_all((s for s, _ in pairs), source_tokenizer, pieces=True)
+        source_len = source_pieces.row_lengths().numpy()
         if data_config.overlength == "trim":
             # Only what the model reads can be copied: a word past the cut gets no
             # extended id, so a target word that only occurs there stays unknown.
@@ -159,6 +158,9 @@ def make_dataset(
         target_ids = extend_target(
             target_pieces, target_ids, oov_words, target_tokenizer.vocab_size
         )
+    else:
+        source_ids = tokenize_all((s for s, _ in pairs), source_tokenizer)
+        source_len = source_ids.row_lengths().numpy()
 
     over = (source_len > max_source) | (target_len > max_target)
     empty = (source_len == 0) | (target_len == 0)

@@ -607,6 +607,7 @@ class BudgetCosine(keras.callbacks.Callback):
         self.budget = budget
         self.peak = float(peak)
         self.warmup_steps = int(warmup_steps)
+        self._step = 0
 
     def rate(self, step: int, elapsed: float) -> float:
         """The learning rate at optimizer step ``step``, ``elapsed`` seconds in."""
@@ -614,10 +615,15 @@ class BudgetCosine(keras.callbacks.Callback):
         progress = min(1.0, max(0.0, elapsed / self.budget.seconds))
         return self.peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # Read the step once (a resumed run starts past 0) and count from there:
+        # reading it every batch would wait for the device each step.
+        self._step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        optimizer = self.model.optimizer
-        step = int(ops.convert_to_numpy(optimizer.iterations))
-        optimizer.learning_rate = self.rate(step, time.monotonic() - self.budget.start)
+        elapsed = time.monotonic() - self.budget.start
+        self.model.optimizer.learning_rate = self.rate(self._step, elapsed)
+        self._step += 1
 
 
 class ValidationBleu(keras.callbacks.Callback):
