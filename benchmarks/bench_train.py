@@ -4,6 +4,8 @@ Real spa-en pairs go through the real pipeline (SentencePiece 5,000 per side,
 bucketing on, batch 64); every variant (embedding 256, units 256, bidirectional
 encoder) trains on the same batches: ``--warmup`` steps first (tracing, caches), then
 ``--steps`` timed steps.  Tokens are label tokens (target + END), padding excluded.
+``tf-tutorial-unbucketed`` is the tutorial's model on batches as its own pipeline
+makes them (shuffled, each padded to its longest pair).
 Prints a Markdown table; nothing is asserted.
 
     TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_train.py --steps 50
@@ -33,8 +35,10 @@ VARIANTS = {
     "luong-general-lstm": ("lstm", "luong", "general", False),
     "luong-feed-gru": ("gru", "luong", "general", True),
 }
-#: Reference rows that are not this package's models (built here, same batches).
-REFERENCES = ("tf-tutorial",)
+#: Reference rows that are not this package's models (built here): the tutorial's
+#: model on our bucketed batches, and on batches as its own pipeline makes them
+#: (shuffled, each padded to its longest pair, no length buckets).
+REFERENCES = ("tf-tutorial", "tf-tutorial-unbucketed")
 
 
 def tutorial_model(source_vocab: int, target_vocab: int, units: int) -> object:
@@ -109,23 +113,28 @@ def main(argv: list[str] | None = None) -> int:
         splits.train, source_tok, target_tok, config.data, config.train, training=True
     )
     batches = list(dataset.take(args.warmup + args.steps).as_numpy_iterator())
-    timed = batches[args.warmup :]
-    tokens = int(sum((labels != 0).sum() for _, labels in timed))
+    unbucketed, _ = make_dataset(
+        splits.train, source_tok, target_tok, config.data, config.train, training=True, bucket=False
+    )
+    plain_batches = list(unbucketed.take(args.warmup + args.steps).as_numpy_iterator())
     print(
-        f"spa-en: {stats}; batch {args.batch_size}, {len(timed)} timed steps, "
-        f"{tokens} label tokens; TF {tf.__version__}, Keras {keras.__version__}, "
-        f"{os.cpu_count()} CPUs, GPU: {bool(tf.config.list_physical_devices('GPU'))}",
+        f"spa-en: {stats}; batch {args.batch_size}, {args.steps} timed steps; "
+        f"label tokens per padded target position: bucketed {_density(batches):.2f}, "
+        f"unbucketed {_density(plain_batches):.2f}; TF {tf.__version__}, "
+        f"Keras {keras.__version__}, {os.cpu_count()} CPUs, "
+        f"GPU: {bool(tf.config.list_physical_devices('GPU'))}",
         flush=True,
     )
 
     rows = []
     for name in names:
         keras.utils.set_random_seed(0)
-        if name == "tf-tutorial":
+        if name in REFERENCES:
             model = tutorial_model(source_tok.vocab_size, target_tok.vocab_size, args.units)
             jit = "auto" if config.train.jit_compile else False  # as compile_model does
             model.compile(optimizer="adam", loss=MaskedCrossEntropy(), jit_compile=jit)
-            rows.append(time_model(name, model, batches, args.warmup, tokens, fused=True))
+            own = plain_batches if name == "tf-tutorial-unbucketed" else batches
+            rows.append(time_model(name, model, own, args.warmup, fused=True))
             continue
         cell, decoder, attention, feed = VARIANTS[name]
         model_config = dataclasses.replace(
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         variant_config = config.replace(model=model_config)
         model = build_model(variant_config)
         compile_model(model, variant_config, total_steps=len(batches))
-        rows.append(time_model(name, model, batches, args.warmup, tokens, model.decoder.fused))
+        rows.append(time_model(name, model, batches, args.warmup, model.decoder.fused))
         del model
         keras.backend.clear_session()
 
@@ -154,13 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _density(batches: list) -> float:
+    """Label tokens per target position (1.0 = no padding)."""
+    return sum((y != 0).sum() for _, y in batches) / sum(y.size for _, y in batches)
+
+
 def time_model(
-    name: str, model: object, batches: list, warmup: int, tokens: int, fused: bool
+    name: str, model: object, batches: list, warmup: int, fused: bool
 ) -> tuple[str, ...]:
     """Trains ``model`` on ``batches`` (the first ``warmup`` untimed); one table row."""
     for x, y in batches[:warmup]:
         model.train_on_batch(x, y)
     timed = batches[warmup:]
+    tokens = int(sum((labels != 0).sum() for _, labels in timed))
     start = time.perf_counter()
     for x, y in timed:
         loss = model.train_on_batch(x, y)

@@ -87,9 +87,11 @@ def test_overlong_sources_are_truncated_not_dropped_and_beam_search(dates_run, t
     config = load_config(copy / "config.yaml", ["data.max_source_length=14"])
     config.save(copy / "config.yaml")
     args = ["--run", str(copy), "--limit", "60", "--beam", "3", "--tag", "beam3"]
+    args += ["--length-penalty", "0.6"]
     assert evaluate_cli.main([*args, "--checkpoint", "final", "--no-progress"]) == 0
     results = json.loads((copy / "eval" / "test.beam3.json").read_text())
     assert results["decoding"]["strategy"] == "beam" and results["decoding"]["beam_size"] == 3
+    assert results["decoding"]["length_penalty"] == 0.6
     hyps = read_lines(copy / "eval" / "test.beam3.hyp.txt")
     sources = read_lines(copy / "eval" / "test.beam3.src.txt")
     assert len(hyps) == len(sources) == results["sentences"] == 60
@@ -101,3 +103,5 @@ def test_evaluate_usage_errors_exit_2(tmp_path, capsys):
     assert evaluate_cli.main(["--run", str(tmp_path / "missing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert evaluate_cli.main(["--run", str(tmp_path), "--beam", "0"]) == 2
+    assert evaluate_cli.main(["--run", str(tmp_path), "--length-penalty", "-1"]) == 2
+    assert "--length-penalty must be >= 0" in capsys.readouterr().err

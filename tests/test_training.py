@@ -178,8 +178,13 @@ def test_cosine_over_a_time_budget_reaches_zero_when_the_budget_ends(tmp_path):
     assert schedule.rate(100, 300.0) == pytest.approx(0.5e-3)  # half the budget
     assert schedule.rate(100, 600.0) == pytest.approx(0.0, abs=1e-12)
     assert schedule.rate(100, 900.0) == pytest.approx(0.0, abs=1e-12)
-    args = tiny_args(tmp_path / "run", "train.schedule=budget_cosine")
-    assert train_cli.main(args) == 2  # no --time-budget: one clear error line
+    # Without a time budget it is cosine over the epochs' steps.
+    config = load_config("spa-en", ["train.warmup_steps=0"])
+    assert config.train.schedule == "budget_cosine"
+    optimizer = training.make_optimizer(config, total_steps=100)
+    assert float(optimizer.learning_rate) == pytest.approx(config.train.learning_rate, rel=1e-3)
+    optimizer.iterations.assign(50)
+    assert float(optimizer.learning_rate) == pytest.approx(config.train.learning_rate / 2, rel=0.05)
 
 
 # --------------------------------------------------------------------------- atomic writes

@@ -29,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--beam", type=int, help="beam width (1 = greedy); default: the run's decode settings"
     )
+    parser.add_argument(
+        "--length-penalty",
+        type=float,
+        metavar="ALPHA",
+        help="beam search's GNMT length penalty alpha (default: the run's decode settings)",
+    )
     parser.add_argument("--limit", type=int, help="score N pairs spread over the split")
     parser.add_argument(
         "--lowercase", action="store_true", help="also report lower-cased BLEU / chrF / TER"
@@ -48,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.beam is not None and args.beam < 1:
         print("error: --beam must be >= 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.length_penalty is not None and args.length_penalty < 0:
+        print("error: --length-penalty must be >= 0", file=sys.stderr)
         return EXIT_USAGE
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be >= 1", file=sys.stderr)
@@ -71,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tag=args.tag,
             progress=not args.no_progress,
             download=args.download,
+            length_penalty=args.length_penalty,
         )
     except (ConfigError, CorpusError, TrainingError, ValueError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

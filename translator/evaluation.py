@@ -97,14 +97,20 @@ def spread_sample(pairs: list, limit: int | None) -> list:
     return [pairs[int(i * step)] for i in range(limit)]
 
 
-def decode_settings(config: Config, beam: int | None) -> DecodeConfig:
+def decode_settings(
+    config: Config, beam: int | None, length_penalty: float | None = None
+) -> DecodeConfig:
     """The run's decoding settings, with ``beam`` > 1 switching to beam search of that
-    width and ``beam == 1`` to greedy search."""
+    width, ``beam == 1`` to greedy search, and ``length_penalty`` replacing the beam's
+    GNMT alpha."""
+    decode = config.decode
+    if length_penalty is not None:
+        decode = dataclasses.replace(decode, length_penalty=float(length_penalty))
     if beam is None:
-        return config.decode
+        return decode
     if beam <= 1:
-        return dataclasses.replace(config.decode, strategy="greedy")
-    return dataclasses.replace(config.decode, strategy="beam", beam_size=beam)
+        return dataclasses.replace(decode, strategy="greedy")
+    return dataclasses.replace(decode, strategy="beam", beam_size=beam)
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
@@ -124,6 +130,7 @@ def evaluate_run(
     tag: str | None = None,
     progress: bool = True,
     download: bool = False,
+    length_penalty: float | None = None,
 ) -> dict[str, Any]:
     """Decodes and scores ``split`` of a run; writes ``eval/`` files; returns the JSON dict.
 
@@ -138,6 +145,7 @@ def evaluate_run(
         tag: suffix of the output names (``test.<tag>.json``).
         progress: show a tqdm progress bar.
         download: allow fetching a missing corpus.
+        length_penalty: beam search's GNMT alpha (None: the run's setting).
     """
     from tqdm import tqdm
 
@@ -153,7 +161,7 @@ def evaluate_run(
         raise ValueError(f"the {split} split of {run_dir} is empty")
     sources = [source for source, _ in pairs]
     references = [target for _, target in pairs]
-    decode_config = decode_settings(config, beam)
+    decode_config = decode_settings(config, beam, length_penalty)
     tokenize = splits.info.get("bleu_tokenize", "13a")
 
     truncated = sum(

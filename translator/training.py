@@ -270,7 +270,9 @@ def make_optimizer(
     if over_budget or (train.schedule == "constant" and not train.warmup_steps):
         rate: Any = train.learning_rate
     else:
-        rate = WarmupSchedule(train.learning_rate, train.schedule, train.warmup_steps, total_steps)
+        # budget_cosine without a time budget anneals over the epochs instead.
+        kind = "cosine" if train.schedule == "budget_cosine" else train.schedule
+        rate = WarmupSchedule(train.learning_rate, kind, train.warmup_steps, total_steps)
     # Clipping by global norm: g <- g * min(1, clipnorm / ||g||) over all gradients.
     kwargs: dict[str, Any] = {"learning_rate": rate, "global_clipnorm": train.clipnorm}
     if train.optimizer == "adam":
@@ -594,7 +596,8 @@ class TimeBudget(keras.callbacks.Callback):
 class BudgetCosine(keras.callbacks.Callback):
     """Cosine learning-rate decay over a wall-clock budget instead of over epochs.
 
-    ``train.schedule: budget_cosine`` (needs ``--time-budget``): a budget-limited run
+    ``train.schedule: budget_cosine`` with ``--time-budget`` (without one it is
+    ``cosine`` over the epochs): a budget-limited run
     ends when the budget is spent, usually mid-epoch, so ``cosine`` sized in epochs
     would stop part-way down its curve.  This one sets, before every batch,
     ``lr = peak * min(1, s / warmup_steps) * (1 + cos(pi * elapsed / budget)) / 2``,
@@ -980,8 +983,6 @@ def train(config: Config, output: str | Path, options: TrainOptions | None = Non
     strategy = make_strategy(options.distribute)  # before other TF work (collectives)
     if options.time_budget_minutes is not None and options.time_budget_minutes <= 0:
         raise ConfigError("--time-budget must be > 0 minutes")
-    if config.train.schedule == "budget_cosine" and options.time_budget_minutes is None:
-        raise ConfigError("train.schedule=budget_cosine needs --time-budget MINUTES")
 
     from translator.data import load_splits_from_config
 
@@ -1028,7 +1029,7 @@ def _train(
     budget = None
     if options.time_budget_minutes is not None:
         budget = TimeBudget(options.time_budget_minutes)
-    over_budget = config.train.schedule == "budget_cosine"
+    over_budget = config.train.schedule == "budget_cosine" and budget is not None
     with scope():
         model = build_model(config)
         # Built once to know whether XLA is on, which decides the batch shapes.
