@@ -597,9 +597,9 @@ class BudgetCosine(keras.callbacks.Callback):
     """Cosine learning-rate decay over a wall-clock budget instead of over epochs.
 
     ``train.schedule: budget_cosine`` with ``--time-budget`` (without one it is
-    ``cosine`` over the epochs): a budget-limited run
-    ends when the budget is spent, usually mid-epoch, so ``cosine`` sized in epochs
-    would stop part-way down its curve.  This one sets, before every batch,
+    ``cosine`` over the epochs): a budget-limited run ends when the budget is spent,
+    usually mid-epoch, so ``cosine`` sized in epochs would stop part-way down its curve.
+    This one sets, before every batch,
     ``lr = peak * min(1, s / warmup_steps) * (1 + cos(pi * elapsed / budget)) / 2``,
     so the rate reaches 0 just as the budget runs out.  (It depends on the machine's
     speed, which is what a budget-matched comparison is about.)
