@@ -76,9 +76,10 @@ def build_tiny_export(
 
     from translator.config import Config, DataConfig, DecodeConfig, ModelConfig, TokenizerConfig
     from translator.data import load_splits
-    from translator.export import export_run
+    from translator.exporting import export_run
     from translator.model import build_model
-    from translator.tokenizer import END_ID, save_tokenizers, train_tokenizers
+    from translator.runs import RunPaths, save_weights_only, write_run_setup
+    from translator.tokenizer import END_ID, train_tokenizers
 
     keras.utils.set_random_seed(seed)
     splits = load_splits("dates", train_size=train_size)
@@ -103,11 +104,10 @@ def build_tiny_export(
         bias[END_ID] -= 8.0
         output.bias.assign(bias)
     with tempfile.TemporaryDirectory(prefix="tiny-run-") as run:
-        run_dir = Path(run)
-        config.save(run_dir / "config.yaml")
-        save_tokenizers(source, target, run_dir / "tokenizers")
-        model.save(run_dir / "best.keras")
-        return export_run(run_dir, out_dir, overwrite=True)
+        paths = RunPaths(Path(run))
+        write_run_setup(paths, config, source, target)
+        save_weights_only(model, paths.best)
+        return export_run(paths.root, out_dir, overwrite=True)
 
 
 def free_port() -> int:
@@ -129,8 +129,9 @@ def expected_outputs(export: Path) -> dict[tuple[str, tuple], tuple[str, list[st
     model = load_exported(export)
     expected = {}
     for settings in (BEAM, GREEDY):
-        kwargs = DecodeSettings.from_request(*settings).translate_kwargs()
-        out = model.translate(INPUTS, **kwargs)
+        chosen = DecodeSettings.from_request(*settings)
+        decode = chosen.decode_config(model.decode_defaults)
+        out = model.translate(INPUTS, decode=decode, n_best=chosen.outputs, seed=chosen.seed)
         for text, row in zip(INPUTS, out["translations"]):
             expected[text, settings] = (str(row[0]), [str(t) for t in row])
     return expected

@@ -11,7 +11,6 @@ as a Markdown row (nothing is asserted).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -38,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from translator import evaluate as evaluate_cli
     from translator import train as train_cli
+    from translator.runs import RunPaths, read_json
 
     output = Path(args.output or f"runs/bench-{args.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
     train_args = ["--config", args.preset, "--output", str(output), "--quiet"]
@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         status = evaluate_cli.main([*eval_args, "--no-progress"])
         if status:
             return status
-        evaluations[tag] = json.loads((output / "eval" / f"test.{tag}.json").read_text())
+        evaluations[tag] = read_json(RunPaths(output).eval_file("test", tag))
 
-    summary = json.loads((output / "summary.json").read_text())
+    summary = read_json(RunPaths(output).summary)
     greedy, beam = evaluations["greedy"], evaluations[f"beam{args.beam}"]
 
     def cell(value: float | None, fmt: str = ".2f") -> str:

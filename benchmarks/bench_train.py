@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from translator.data import load_splits_from_config
     from translator.metrics import MaskedCrossEntropy
     from translator.model import build_model
-    from translator.pipeline import make_dataset
+    from translator.pipeline import TrainingData
     from translator.tokenizer import train_tokenizers
     from translator.training import compile_model
 
@@ -109,13 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     splits = load_splits_from_config(config)
     source_tok, target_tok = train_tokenizers(config.tokenizer, splits.train)
-    dataset, stats = make_dataset(
-        splits.train, source_tok, target_tok, config.data, config.train, training=True
-    )
-    batches = list(dataset.take(args.warmup + args.steps).as_numpy_iterator())
-    unbucketed, _ = make_dataset(
-        splits.train, source_tok, target_tok, config.data, config.train, training=True, bucket=False
-    )
+    # The trainer's own batches (epoch 0), and the same pairs without length buckets.
+    data = TrainingData(splits.train, source_tok, target_tok, config)
+    stats = data.stats
+    batches = list(data.epoch_dataset(0).take(args.warmup + args.steps).as_numpy_iterator())
+    plain = config.override(["train.bucket=false"])
+    unbucketed = TrainingData(splits.train, source_tok, target_tok, plain).epoch_dataset(0)
     plain_batches = list(unbucketed.take(args.warmup + args.steps).as_numpy_iterator())
     print(
         f"spa-en: {stats}; batch {args.batch_size}, {args.steps} timed steps; "

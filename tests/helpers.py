@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import random
 import string
@@ -32,8 +31,12 @@ from translator.config import (
     TokenizerConfig,
     TrainConfig,
 )
+from translator.export import main as export_main
+from translator.exporting import export_model
 from translator.model import build_model
-from translator.tokenizer import END_ID, START_ID, CharTokenizer, WordTokenizer, save_tokenizers
+from translator.pipeline import TrainingData
+from translator.runs import RunPaths, save_weights_only, write_json, write_run_setup
+from translator.tokenizer import END_ID, START_ID, CharTokenizer, WordTokenizer
 
 ALPHABET = "abcdefgh"
 MAX_SOURCE = 12
@@ -138,20 +141,15 @@ def _build(base: Path) -> Artifacts:
     model = build_model(config)
     _train(model, tokenizer, pairs)
 
-    run = root / "run"
-    run.mkdir()
-    config.save(run / "config.yaml")
-    save_tokenizers(tokenizer, tokenizer, run / "tokenizers")
-    model.save(run / "best.keras")
-    (run / "summary.json").write_text(json.dumps({"epochs": 8, "best_epoch": 8}))
-    (run / "eval").mkdir()
-    (run / "eval" / "test.json").write_text(json.dumps({"bleu": 42.0, "chrf": 50.0}))
-
-    from translator.export import main as export_main
+    paths = RunPaths(root / "run")
+    write_run_setup(paths, config, tokenizer, tokenizer)
+    save_weights_only(model, paths.best)
+    write_json(paths.summary, {"epochs": 8, "best_epoch": 8})
+    write_json(paths.eval_file("test"), {"bleu": 42.0, "chrf": 50.0})
 
     export = root / "export"
-    assert export_main(["--run", str(run), "--out", str(export)]) == 0
-    return Artifacts(run=run, export=export, model=model, tokenizer=tokenizer, config=config)
+    assert export_main(["--run", str(paths.root), "--out", str(export)]) == 0
+    return Artifacts(run=paths.root, export=export, model=model, tokenizer=tokenizer, config=config)
 
 
 def copy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -166,35 +164,30 @@ def copy_pairs(n: int, seed: int) -> list[tuple[str, str]]:
 
 
 def train_copy_model(pairs: list[tuple[str, str]], tokenizer, pointer: bool):
-    """A bi-GRU + Bahdanau model (with or without the pointer-generator) fit on ``pairs``."""
-    from translator.pipeline import make_dataset
-
+    """A bi-GRU + Bahdanau model (with or without the pointer-generator) fit on ``pairs``
+    for 3 epochs of the trainer's own batches."""
     keras.utils.set_random_seed(0)
-    model = build_model(
-        ModelConfig(
-            cell="gru",
-            embedding_dim=32,
-            units=32,
-            decoder="bahdanau",
-            pointer_generator=pointer,
-            source_vocab_size=tokenizer.vocab_size,
-            target_vocab_size=tokenizer.vocab_size,
-        )
-    )
-    dataset, _ = make_dataset(
-        pairs,
-        tokenizer,
-        tokenizer,
-        DataConfig(),
-        TrainConfig(batch_size=50),
-        training=True,
+    model_config = ModelConfig(
+        cell="gru",
+        embedding_dim=32,
+        units=32,
+        decoder="bahdanau",
         pointer_generator=pointer,
+        source_vocab_size=tokenizer.vocab_size,
+        target_vocab_size=tokenizer.vocab_size,
     )
+    model = build_model(model_config)
+    config = Config(
+        tokenizer=TokenizerConfig(kind="word", joint=True),
+        model=model_config,
+        train=TrainConfig(batch_size=50, seed=0),
+    )
+    data = TrainingData(pairs, tokenizer, tokenizer, config)
     model.compile(
         optimizer=keras.optimizers.Adam(1e-2),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
     )
-    model.fit(dataset, epochs=3, verbose=0)
+    model.fit(data.dataset(0, 3), epochs=3, steps_per_epoch=data.steps_per_epoch, verbose=0)
     return model
 
 
@@ -213,8 +206,6 @@ COPY_MAX_SOURCE = 200  # room for long "articles" in the demo test
 
 @functools.cache
 def _build_copy(base: Path) -> CopyArtifacts:
-    from translator.export import export_model
-
     train, test = copy_pairs(1500, 0), copy_pairs(100, 1)
     # The names are never in the vocabulary: only "hello name : ." and friends are.
     tokenizer = WordTokenizer.train([s for s, _ in train[:50]] + ["x"], vocab_size=10)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from helpers import (  # noqa: F401  (the session's tiny exports)
 )
 
 from translator import demo as demo_module
+from translator.config import DecodeConfig
 from translator.demo import (
     EMPTY_MESSAGE,
     MAX_INPUT_CHARS,
@@ -176,14 +178,26 @@ def test_clean_input_and_settings() -> None:
         0,
     )
     assert settings.temperature == 1.0
-    assert DecodeSettings.from_request("sample", 1, 1, 0.5, 2, 7).translate_kwargs() == {
-        "beam_size": 1,
-        "temperature": 0.5,
-        "n_best": 2,
-        "seed": 7,
-    }
     with pytest.raises(DemoError, match="strategy"):
         DecodeSettings.from_request("astar", 1, 1, 1, 1, 0)
+
+
+def test_settings_become_the_models_decode_config() -> None:
+    defaults = DecodeConfig(strategy="beam", beam_size=4, length_penalty=0.6, top_k=5)
+    sample = DecodeSettings.from_request("sample", 1, 1, 0.5, 2, 7)
+    assert sample == DecodeSettings.from_request("sampling", 1, 1, 0.5, 2, 7)  # the page's label
+    assert sample.strategy == "sample" and (sample.outputs, sample.seed) == (2, 7)
+    assert sample.decode_config(defaults) == replace(defaults, strategy="sample", temperature=0.5)
+
+    beam = DecodeSettings.from_request("beam", 8, 0.2, 1, 10, 3)
+    assert beam.decode_config(defaults) == replace(defaults, beam_size=8, length_penalty=0.2)
+    assert beam.outputs == 8  # n-best cut to the beam width
+    narrow = DecodeSettings("beam", beam_size=1, length_penalty=0.2).decode_config(defaults)
+    assert narrow == replace(defaults, strategy="greedy", length_penalty=0.2)  # width 1: greedy
+
+    greedy = DecodeSettings.from_request("greedy", 8, 0.2, 0.5, 10, 3)
+    assert greedy.decode_config(defaults) == replace(defaults, strategy="greedy")
+    assert greedy.outputs == 1
 
 
 # --------------------------------------------------------------------------- served
@@ -225,8 +239,8 @@ def test_greedy_sampling_and_limits(served: Served, tiny_export: Path) -> None:
     _, table, _, notes = served.call(name, SENTENCE, "greedy", 4, 1.0, 1.0, 3, 0)
     assert len(table["data"]) == 1 and "greedy" in notes  # greedy: one output
 
-    first = served.call(name, SENTENCE, "sampling", 1, 1.0, 0.8, 4, 11)
-    again = served.call(name, SENTENCE, "sampling", 1, 1.0, 0.8, 4, 11)
+    first = served.call(name, SENTENCE, "sampling", 1, 1.0, 0.8, 4, 11)  # the page's label
+    again = served.call(name, SENTENCE, "sample", 1, 1.0, 0.8, 4, 11)  # the canonical name
     assert len(first[1]["data"]) == 4 and first[:2] == again[:2]  # seeded
     scores = [row[2] for row in first[1]["data"]]
     assert scores == sorted(scores, reverse=True) and first[0] == first[1]["data"][0][1]
@@ -267,6 +281,19 @@ def test_no_models_folder_gives_the_command(tmp_path: Path) -> None:
         assert server.client.predict(api_name="/models") == []
     finally:
         server.close()
+
+
+def test_page_shows_sampling_and_accepts_both_names(tmp_path: Path) -> None:
+    blocks = DemoApp(tmp_path).build()
+    radios = [b for b in blocks.blocks.values() if b.get_block_name() == "radio"]
+    assert len(radios) == 2  # one per tab
+    for radio in radios:
+        assert [tuple(c) for c in radio.choices] == [
+            ("greedy", "greedy"),
+            ("beam", "beam"),
+            ("sampling", "sample"),  # (label, value): shown as "sampling"
+        ]
+        assert radio.preprocess("sampling") == radio.preprocess("sample") == "sample"
 
 
 def test_main_reports_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from translator.config import DataConfig, TokenizerConfig, TrainConfig
-from translator.pipeline import PipelineStats, encode_sources, make_dataset, padding_fraction
+from translator.config import Config, DataConfig, TokenizerConfig, TrainConfig, load_config
+from translator.data import load_splits_from_config
+from translator.pipeline import PipelineStats, TrainingData, make_dataset, padding_fraction
 from translator.tokenizer import END_ID, PAD_ID, START_ID, Tokenizer, train_tokenizers
 
 DATA_DIR = os.environ.get("TRANSLATOR_DATA_DIR")
@@ -57,9 +58,7 @@ def test_shapes_dtypes_and_teacher_forcing_shift(
 ) -> None:
     source_tok, target_tok = tokenizers
     subset = pairs[:300]
-    dataset, stats = make_dataset(
-        subset, source_tok, target_tok, DataConfig(), TrainConfig(batch_size=32), training=False
-    )
+    dataset, stats = make_dataset(subset, source_tok, target_tok, DataConfig(), 32)
     assert stats.total == stats.kept == 300
     spec = dataset.element_spec
     for tensor_spec in (spec[0][0], spec[0][1], spec[1]):
@@ -92,7 +91,7 @@ def test_over_length_pairs_dropped_or_trimmed_and_counted(
     assert 100 < over.sum() < 900  # the limits bite, but not everywhere
 
     drop = DataConfig(max_source_length=8, max_target_length=9, overlength="drop")
-    dataset, stats = make_dataset(subset, source_tok, target_tok, drop, TrainConfig(), False)
+    dataset, stats = make_dataset(subset, source_tok, target_tok, drop, 64)
     assert (stats.total, stats.dropped, stats.trimmed, stats.empty) == (1000, over.sum(), 0, 0)
     assert stats.kept == 1000 - over.sum()
     np.testing.assert_array_equal(stats.kept_indices, np.flatnonzero(~over))
@@ -104,7 +103,7 @@ def test_over_length_pairs_dropped_or_trimmed_and_counted(
     print(f"\ndrop: {stats}")
 
     trim = DataConfig(max_source_length=8, max_target_length=9, overlength="trim")
-    dataset, stats = make_dataset(subset, source_tok, target_tok, trim, TrainConfig(), False)
+    dataset, stats = make_dataset(subset, source_tok, target_tok, trim, 64)
     assert (stats.kept, stats.dropped, stats.trimmed) == (1000, 0, over.sum())
     sources, decoder_inputs, labels = _all_rows(dataset)
     assert max(map(len, sources)) == 8
@@ -120,25 +119,29 @@ def test_over_length_pairs_dropped_or_trimmed_and_counted(
 def test_empty_sides_are_dropped(tokenizers: tuple[Tokenizer, Tokenizer]) -> None:
     source_tok, target_tok = tokenizers
     pairs = [("Hello.", "Hola."), ("   ", "Nada."), ("Nothing.", ""), ("Bye.", "Adiós.")]
-    dataset, stats = make_dataset(pairs, source_tok, target_tok, DataConfig(), TrainConfig(), False)
+    dataset, stats = make_dataset(pairs, source_tok, target_tok, DataConfig(), 64)
     assert (stats.kept, stats.empty, stats.dropped) == (2, 2, 0)
     assert stats.kept_indices.tolist() == [0, 3]
     assert len(_all_rows(dataset)[0]) == 2
 
 
+def _training(pairs, tokenizers, data=None, **train) -> TrainingData:
+    """The trainer's own batches (translator.pipeline.TrainingData)."""
+    config = Config(data=data or DataConfig(), train=TrainConfig(**train))
+    return TrainingData(pairs, *tokenizers, config)
+
+
 def test_bucketing_cuts_padding(
     pairs: list[tuple[str, str]], tokenizers: tuple[Tokenizer, Tokenizer]
 ) -> None:
-    source_tok, target_tok = tokenizers
     data = DataConfig(max_source_length=40, max_target_length=40)
     fractions = {}
     for bucket in (False, True):
-        train = TrainConfig(batch_size=64, bucket=bucket, shuffle_buffer=4000, seed=7)
-        dataset, stats = make_dataset(pairs, source_tok, target_tok, data, train, training=True)
-        fractions[bucket] = padding_fraction(dataset)
+        training = _training(pairs, tokenizers, data, batch_size=64, bucket=bucket, seed=7)
+        fractions[bucket] = padding_fraction(training.epoch_dataset(0))
         if bucket:
-            assert len(stats.bucket_boundaries) >= 5
-            boundaries = stats.bucket_boundaries
+            assert len(training.stats.bucket_boundaries) >= 5
+            boundaries = training.boundaries
     print(
         f"\npadding fraction over source+target positions, {len(pairs)} spa-eng pairs, "
         f"batch 64: padded_batch {fractions[False]:.3f}, bucketed {fractions[True]:.3f} "
@@ -147,21 +150,14 @@ def test_bucketing_cuts_padding(
     assert fractions[True] < 0.6 * fractions[False]
 
     # pad_to_bucket_boundary: few distinct shapes, every batch as wide as its bucket.
-    train = TrainConfig(batch_size=64, bucket=True, seed=7)
-    dataset, _ = make_dataset(
-        pairs,
-        source_tok,
-        target_tok,
-        data,
-        train,
-        True,
-        pad_to_bucket_boundary=True,
-        drop_remainder=True,
-    )
+    config = Config(data=data, train=TrainConfig(batch_size=64, bucket=True, seed=7))
+    training = TrainingData(pairs, *tokenizers, config, pad_to_bucket_boundary=True)
+    dataset = training.epoch_dataset(0)
     shapes = {(s.shape, d.shape) for (s, d), _ in dataset.as_numpy_iterator()}
-    assert len(shapes) <= len(boundaries)
+    assert len(shapes) <= len(training.boundaries)
     assert {s[0][0] for s in shapes} == {64}
-    assert {s[0][1] for s in shapes} <= {b - 1 for b in boundaries}
+    assert {s[0][1] for s in shapes} <= {b - 1 for b in training.boundaries}
+    assert sum(1 for _ in dataset) == training.steps_per_epoch
     print(f"pad_to_bucket_boundary: {padding_fraction(dataset):.3f}, {len(shapes)} shapes")
 
 
@@ -176,21 +172,25 @@ def _first_batches(dataset: tf.data.Dataset, n: int) -> list[np.ndarray]:
 def test_same_seed_same_batches(
     bucket: bool, pairs: list[tuple[str, str]], tokenizers: tuple[Tokenizer, Tokenizer]
 ) -> None:
-    source_tok, target_tok = tokenizers
     subset = pairs[:2000]
 
-    def build(seed: int) -> tf.data.Dataset:
-        train = TrainConfig(batch_size=32, bucket=bucket, shuffle_buffer=1000, seed=seed)
-        return make_dataset(subset, source_tok, target_tok, DataConfig(), train, True)[0]
+    def build(seed: int) -> TrainingData:
+        return _training(subset, tokenizers, batch_size=32, bucket=bucket, seed=seed)
 
     first, second = build(11), build(11)
-    # Each new iteration is a new epoch: reshuffled, in the same way for both.
-    first_epochs = [_first_batches(first, 6) for _ in range(2)]
-    second_epochs = [_first_batches(second, 6) for _ in range(2)]
+    # Each epoch is reshuffled, in the same way for both.
+    first_epochs = [_first_batches(first.epoch_dataset(e), 6) for e in range(2)]
+    second_epochs = [_first_batches(second.epoch_dataset(e), 6) for e in range(2)]
     assert _same(first_epochs[0], second_epochs[0])
     assert _same(first_epochs[1], second_epochs[1])
     assert not _same(first_epochs[0], first_epochs[1])
-    assert not _same(first_epochs[0], _first_batches(build(12), 6))
+    assert not _same(first_epochs[0], _first_batches(build(12).epoch_dataset(0), 6))
+    # The training batches hold exactly the pairs make_dataset tokenizes, each once.
+    rows = sorted(map(tuple, _all_rows(first.epoch_dataset(1))[0]))
+    expected = sorted(
+        map(tuple, _all_rows(make_dataset(subset, *tokenizers, DataConfig(), 64)[0])[0])
+    )
+    assert rows == expected
 
 
 def _same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
@@ -203,8 +203,7 @@ def test_eval_order_preserved(
     pairs: list[tuple[str, str]], tokenizers: tuple[Tokenizer, Tokenizer]
 ) -> None:
     source_tok, target_tok = tokenizers
-    train = TrainConfig(batch_size=50, bucket=True, shuffle_buffer=1000)
-    dataset, stats = make_dataset(pairs, source_tok, target_tok, DataConfig(), train, False)
+    dataset, stats = make_dataset(pairs, source_tok, target_tok, DataConfig(), 50)
     assert stats.bucket_boundaries == ()  # no bucketing for evaluation by default
     sources, _, _ = _all_rows(dataset)
     expected = source_tok.tokenize([pairs[i][0] for i in stats.kept_indices]).to_list()
@@ -221,21 +220,25 @@ def test_stats_string_and_defaults() -> None:
     assert stats.kept_indices.shape == (0,)
 
 
-def test_encode_sources(tokenizers: tuple[Tokenizer, Tokenizer]) -> None:
-    source_tok, _ = tokenizers
-    strings = ["Tom is reading a very long book about the history of Spain.", "Hi.", ""]
-    ids, lengths, truncated = encode_sources(strings, source_tok, max_length=6)
-    full = source_tok.tokenize(strings).to_list()
-    assert ids.dtype == tf.int32 and lengths.dtype == tf.int32 and truncated.dtype == tf.bool
-    assert ids.shape == (3, 6)
-    assert lengths.numpy().tolist() == [min(len(r), 6) for r in full]
-    assert truncated.numpy().tolist() == [len(r) > 6 for r in full]
-    assert _rows(ids.numpy()) == [r[:6] for r in full]
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    config = load_config(
+        "dates", ["data.train_limit=200", "data.eval_limit=64", "train.batch_size=16"]
+    )
+    splits = load_splits_from_config(config)
+    source_tok, target_tok = train_tokenizers(config.tokenizer, splits.train)
+    a = TrainingData(splits.train, source_tok, target_tok, config)
+    b = TrainingData(splits.train, source_tok, target_tok, config)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def in_graph(batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        return encode_sources(batch, source_tok, 6)
+    def batches(ds):
+        return [(x[0].tolist(), y.tolist()) for x, y in ds.as_numpy_iterator()]
 
-    graph_ids, graph_lengths, _ = in_graph(tf.constant(strings))
-    np.testing.assert_array_equal(graph_ids.numpy(), ids.numpy())
-    np.testing.assert_array_equal(graph_lengths.numpy(), lengths.numpy())
+    epoch2 = batches(a.epoch_dataset(2))
+    assert len(epoch2) == a.steps_per_epoch
+    assert batches(b.epoch_dataset(2)) == epoch2
+    # Epoch 2 of an uninterrupted run == epoch 2 of a run resumed at epoch 2.
+    full = batches(a.dataset(0, 3))
+    assert full[2 * a.steps_per_epoch :] == epoch2 == batches(b.dataset(2, 3))
+    assert batches(a.epoch_dataset(1)) != epoch2
+    # Every kept pair is served exactly once per epoch.
+    served = sum(sum(1 for row in y if any(row)) for _, y in epoch2)
+    assert served == a.size == 200

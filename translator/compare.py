@@ -9,11 +9,12 @@ epochs, validation and test perplexity, test BLEU and chrF, and training through
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from translator.runs import RunPaths, read_json
 
 EXIT_USAGE = 2
 COLUMNS = (
@@ -28,12 +29,6 @@ COLUMNS = (
     "chrF",
     "tokens/s",
 )
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _number(value: Any, fmt: str) -> str:
@@ -51,18 +46,17 @@ def _duration(seconds: float | None) -> str:
 def compare_rows(runs: Sequence[str | Path], split: str = "test", tag: str | None = None) -> list:
     """One row (a list of cell strings, see :data:`COLUMNS`) per run folder."""
     rows = []
-    name = f"{split}.{tag}" if tag else split
     for run in runs:
-        run = Path(run)
-        summary = _read(run / "summary.json") or {}
-        evaluation = _read(run / "eval" / f"{name}.json") or {}
+        paths = RunPaths(Path(run))
+        summary = read_json(paths.summary) or {}
+        evaluation = read_json(paths.eval_file(split, tag)) or {}
         params = summary.get("parameters")
         epochs = summary.get("epochs")
         if epochs is not None and summary.get("partial_last_epoch"):
             epochs = f"{epochs} (partial)"
         rows.append(
             [
-                run.name,
+                paths.root.name,
                 summary.get("variant") or evaluation.get("variant") or "-",
                 "-" if params is None else f"{params / 1e6:.2f}M",
                 _duration(summary.get("train_seconds")),
@@ -100,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the table; exit status 2 when a folder is not a run."""
     args = build_parser().parse_args(argv)
-    missing = [r for r in args.runs if not (Path(r) / "summary.json").is_file()]
+    missing = [r for r in args.runs if not RunPaths(Path(r)).summary.is_file()]
     if missing:
         print(f"error: not a finished run folder (no summary.json): {missing[0]}", file=sys.stderr)
         return EXIT_USAGE

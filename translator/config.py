@@ -24,6 +24,9 @@ DECODERS = ("sutskever", "cho", "bahdanau", "luong")
 LUONG_SCORES = ("dot", "general", "concat")
 TASKS = ("translation", "summarization")
 TOKENIZERS = ("sentencepiece", "char", "word")
+STRATEGIES = ("greedy", "beam", "sample")  # decoding; the order is the graph's branch index
+# Keys older run folders may hold that no longer mean anything; read and ignored.
+RETIRED_KEYS = frozenset({"train.shuffle_buffer"})
 
 
 class ConfigError(ValueError):
@@ -120,6 +123,23 @@ class ModelConfig:
     source_vocab_size: int | None = None
     target_vocab_size: int | None = None
 
+    @property
+    def variant(self) -> str:
+        """Short name of the architecture: ``gru-bahdanau``, ``lstm-luong-general-feed``..."""
+        parts = [self.cell, self.decoder]
+        if self.decoder == "luong":
+            parts.append(self.attention)
+            if self.input_feeding:
+                parts.append("feed")
+        return "-".join(parts)
+
+    @property
+    def attention_name(self) -> str | None:
+        """The attention score in use (``bahdanau``, ``general``, ...), None without."""
+        if self.decoder == "luong":
+            return self.attention
+        return "bahdanau" if self.decoder == "bahdanau" else None
+
     def validate(self) -> None:
         _choice("model.cell", self.cell, CELLS)
         _choice("model.decoder", self.decoder, DECODERS)
@@ -156,7 +176,6 @@ class TrainConfig:
     early_stopping_patience: int | None = 3
     validation_bleu_sample: int = 0  # sentences decoded greedily for val BLEU each epoch
     bucket: bool = True
-    shuffle_buffer: int = 20_000
     jit_compile: bool = True
     coverage_loss_weight: float = 1.0
     seed: int = 1234
@@ -193,7 +212,7 @@ class DecodeConfig:
     block_ngram_repeat: int = 0  # 0: off; n: never repeat an n-gram
 
     def validate(self) -> None:
-        _choice("decode.strategy", self.strategy, ("greedy", "beam", "sample"))
+        _choice("decode.strategy", self.strategy, STRATEGIES)
         _positive("decode.beam_size", self.beam_size)
         _positive("decode.temperature", self.temperature)
         _positive("decode.top_k", self.top_k, allow_zero=True)
@@ -302,6 +321,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'} must be a mapping, got {data!r}")
     hints = _field_types(cls)
+    data = {k: v for k, v in data.items() if prefix + k not in RETIRED_KEYS}
     unknown = set(data) - set(hints)
     if unknown:
         key = sorted(unknown)[0]

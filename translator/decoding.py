@@ -34,15 +34,14 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
-from translator.config import DecodeConfig
+from translator.config import STRATEGIES, DecodeConfig
 from translator.tokenizer import END_ID, PAD_ID, START_ID
 
-STRATEGIES = ("greedy", "sample", "beam")
 _NEG_INF = float("-inf")
 _TOP_K_CHUNK = 64  # about this many columns per chunk in _row_top_k (32-128: all close)
 
@@ -798,12 +797,17 @@ def decode(
     max_length: Any | None = None,
     n_best: Any = 1,
     seed: Any = 0,
+    beam_size: Any | None = None,
+    length_penalty: Any | None = None,
+    temperature: Any | None = None,
+    top_k: Any | None = None,
 ) -> DecodeResult:
-    """Decodes a batch with the strategy and settings of ``config``.
+    """Decodes a batch with the strategy of ``config``: the one strategy dispatch.
 
     Args:
         model: a ``Seq2Seq``.
-        source_ids: int32 ``[B, S]`` padded with 0 (as from ``encode_sources``).
+        source_ids: int32 ``[B, S]`` padded with 0 (as from
+            :func:`translator.inference.encode_sources`).
         config: strategy, beam size, length penalty, temperature, top-k,
             ``max_length_a`` / ``max_length_b`` and n-gram blocking.
         max_length: cap on the output length (tokens, END included); None: only
@@ -811,10 +815,16 @@ def decode(
         n_best: hypotheses per source for beam search, samples for sampling;
             greedy always gives one.
         seed: sampling seed.
+        beam_size, length_penalty, temperature, top_k: replace the config's values
+            (python numbers or scalar tensors, e.g. a signature's inputs).
 
     Returns:
         :class:`DecodeResult`; ``result.ids[:, 0]`` are the best (or first) outputs.
     """
+
+    def value(given: Any, default: Any) -> Any:
+        return default if given is None else given
+
     limits = max_output_length(source_ids, config.max_length_a, config.max_length_b, max_length)
     block = config.block_ngram_repeat
     if config.strategy == "greedy":
@@ -824,8 +834,8 @@ def decode(
             model,
             source_ids,
             limits,
-            config.temperature,
-            config.top_k,
+            value(temperature, config.temperature),
+            value(top_k, config.top_k),
             seed,
             num_samples=n_best,
             block_ngram_repeat=block,
@@ -835,44 +845,9 @@ def decode(
             model,
             source_ids,
             limits,
-            config.beam_size,
-            config.length_penalty,
+            value(beam_size, config.beam_size),
+            value(length_penalty, config.length_penalty),
             n_best,
             block_ngram_repeat=block,
         )
     raise ValueError(f"unknown decoding strategy {config.strategy!r}; choose one of {STRATEGIES}")
-
-
-def translate_batch(
-    model: Any,
-    source_tokenizer: Any,
-    target_tokenizer: Any,
-    strings: Sequence[str],
-    config: DecodeConfig,
-    *,
-    max_source_length: int,
-    max_length: int | None = None,
-    seed: int = 0,
-) -> list[str]:
-    """Raw strings in, best translations out (eagerly; a convenience for evaluation).
-
-    Sources longer than ``max_source_length`` tokens are truncated, as in the export.
-    A pointer-generator model gets extended source ids and its copies restored.
-    """
-    # pipeline and copying are heavier; import late
-    from translator.copying import detokenize_extended
-    from translator.pipeline import encode_copy_sources, encode_sources
-
-    if not strings:
-        return []
-    if getattr(model.decoder, "pointer_generator", False):
-        ids, _, _, oov_words = encode_copy_sources(
-            list(strings), target_tokenizer, max_source_length
-        )
-        result = decode(model, ids, config, max_length=max_length, seed=seed)
-        text = detokenize_extended(result.ids[:, 0], oov_words, target_tokenizer).numpy()
-    else:
-        ids, _, _ = encode_sources(list(strings), source_tokenizer, max_source_length)
-        result = decode(model, ids, config, max_length=max_length, seed=seed)
-        text = target_tokenizer.detokenize(result.ids[:, 0]).numpy()
-    return [t.decode("utf-8") for t in text]

@@ -72,6 +72,15 @@ class Encoder(keras.layers.Layer):
     def output_dim(self) -> int:
         return self.units * (2 if self.bidirectional and self.merge_mode == "concat" else 1)
 
+    def build(self, source_ids_shape: Any) -> None:
+        # Every weight, without a call: `.keras` loading builds nested layers this way.
+        self.embedding.build(source_ids_shape)
+        shape = (*source_ids_shape, self.embedding_dim)
+        for rnn in self.rnns:
+            rnn.build(shape)
+            shape = (*source_ids_shape, self.output_dim)
+        self.built = True
+
     def call(self, source_ids: Any, training: bool = False) -> tuple[Any, list[list[Any]], Any]:
         mask = ops.not_equal(source_ids, 0)
         x = self.dropout_layer(self.embedding(source_ids), training=training)

@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from translator.config import ConfigError
     from translator.data import CorpusError
     from translator.evaluation import evaluate_run, format_report
-    from translator.training import TrainingError
+    from translator.runs import RunError
 
     try:
         results = evaluate_run(
@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             download=args.download,
             length_penalty=args.length_penalty,
         )
-    except (ConfigError, CorpusError, TrainingError, ValueError) as err:
+    except (ConfigError, CorpusError, RunError, ValueError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return EXIT_USAGE
     print(format_report(results))

@@ -26,8 +26,10 @@ from typing import Any
 import tensorflow as tf
 
 from translator.config import Config, DecodeConfig
+from translator.inference import Inference, resolve_decode
 from translator.metrics import MaskedAccuracy, Perplexity
 from translator.pipeline import make_dataset
+from translator.runs import RunPaths, load_run, versions, write_json
 from translator.scoring import (
     bleu_by_length,
     corpus_scores,
@@ -36,7 +38,6 @@ from translator.scoring import (
     rouge,
 )
 from translator.tokenizer import Tokenizer
-from translator.training import RunPaths, load_run, translate, variant_name, versions, write_json
 
 SPLITS = ("train", "validation", "test")
 
@@ -54,14 +55,12 @@ def teacher_forced_scores(
     Pairs over the length limits are scored like in training (``data.overlength``:
     dropped or trimmed); ``pairs`` counts those scored, ``skipped_pairs`` the rest.
     """
-    train = dataclasses.replace(config.train, batch_size=batch_size)
     dataset, stats = make_dataset(
         pairs,
         source_tokenizer,
         target_tokenizer,
         config.data,
-        train,
-        training=False,
+        batch_size,
         bucket=True,
         pointer_generator=config.model.pointer_generator,
     )
@@ -103,14 +102,7 @@ def decode_settings(
     """The run's decoding settings, with ``beam`` > 1 switching to beam search of that
     width, ``beam == 1`` to greedy search, and ``length_penalty`` replacing the beam's
     GNMT alpha."""
-    decode = config.decode
-    if length_penalty is not None:
-        decode = dataclasses.replace(decode, length_penalty=float(length_penalty))
-    if beam is None:
-        return decode
-    if beam <= 1:
-        return dataclasses.replace(decode, strategy="greedy")
-    return dataclasses.replace(decode, strategy="beam", beam_size=beam)
+    return resolve_decode(config.decode, beam_size=beam, length_penalty=length_penalty)
 
 
 def _write_lines(path: Path, lines: Sequence[str]) -> None:
@@ -155,6 +147,7 @@ def evaluate_run(
         raise ValueError(f"split {split!r}: choose one of {list(SPLITS)}")
     paths = RunPaths(Path(run_dir))
     config, model, source_tok, target_tok = load_run(paths.root, checkpoint)
+    inference = Inference.from_config(model, source_tok, target_tok, config)
     splits = load_splits_from_config(config, download=download)
     pairs = spread_sample(list(splits[split]), limit)
     if not pairs:
@@ -171,15 +164,8 @@ def evaluate_run(
     bar = tqdm(total=len(sources), unit="sent", desc=f"decoding {split}", disable=not progress)
     start = time.perf_counter()
     try:
-        hypotheses = translate(
-            model,
-            sources,
-            source_tok,
-            target_tok,
-            config,
-            decode_config,
-            batch_size=batch_size,
-            progress=bar.update,
+        hypotheses = inference.translate(
+            sources, decode_config, batch_size=batch_size, progress=bar.update
         )
     finally:
         bar.close()
@@ -189,7 +175,7 @@ def evaluate_run(
         "run": str(paths.root),
         "split": split,
         "checkpoint": checkpoint,
-        "variant": variant_name(config.model),
+        "variant": config.model.variant,
         "task": config.task,
         "corpus": splits.info.get("corpus"),
         "direction": splits.info.get("direction"),
@@ -219,26 +205,25 @@ def evaluate_run(
         lead_name, leads = lead_baseline(sources, references)
         results["lead"] = {"baseline": lead_name, "rouge": rouge(leads, references)}
 
-    name = f"{split}.{tag}" if tag else split
     paths.eval.mkdir(parents=True, exist_ok=True)
     results["bleu_by_length"] = bleu_by_length(sources, hypotheses, references, tokenize)
     plot = plot_bleu_by_length(
         results["bleu_by_length"],
-        paths.eval / f"{name}.bleu_by_length.png",
+        paths.eval_file(split, tag, ".bleu_by_length.png"),
         title=f"{results['variant']} - {split}: BLEU by source length",
     )
-    files = {
-        "hypotheses": f"{name}.hyp.txt",
-        "references": f"{name}.ref.txt",
-        "sources": f"{name}.src.txt",
-        "bleu_by_length_plot": plot.name,
-    }
-    _write_lines(paths.eval / files["hypotheses"], hypotheses)
-    _write_lines(paths.eval / files["references"], references)
-    _write_lines(paths.eval / files["sources"], sources)
+    files = {"bleu_by_length_plot": plot.name}
+    for key, suffix, lines in (
+        ("hypotheses", ".hyp.txt", hypotheses),
+        ("references", ".ref.txt", references),
+        ("sources", ".src.txt", sources),
+    ):
+        path = paths.eval_file(split, tag, suffix)
+        _write_lines(path, lines)
+        files[key] = path.name
     results["files"] = files
     results["versions"] = versions()
-    write_json(paths.eval / f"{name}.json", results)
+    write_json(paths.eval_file(split, tag), results)
     return results
 
 

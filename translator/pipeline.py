@@ -1,6 +1,16 @@
 """``tf.data`` input pipelines for teacher-forced training and evaluation.
 
-:func:`make_dataset` turns ``(source, target)`` string pairs into batches of::
+Both paths start from the same one-pass tokenization (:func:`tokenize_pairs`) and end
+in the same batching (:func:`batch_examples`); they differ only in order:
+
+* :func:`make_dataset`: the pairs in their given order (evaluation aligns hypotheses
+  with references), optionally bucketed by length;
+* :class:`TrainingData`: epoch ``e`` is the permutation
+  ``stateless_shuffle(range(n), seed=[train.seed, e])`` of the pairs, bucketed by
+  length, so its batches depend only on ``(seed, e)`` -- a run resumed at epoch ``e``
+  sees the same batches as one that never stopped.
+
+Elements are::
 
     ((source_ids, decoder_input_ids), labels)      # int32 [B, Ls], [B, Lt], [B, Lt]
 
@@ -8,9 +18,9 @@ with ``decoder_input = [START] + y`` and ``labels = y + [END]``.  For a
 pointer-generator model (``pointer_generator=True``, one joint vocabulary) the source
 ids are in the extended vocabulary (:mod:`translator.copying`: unknown source words
 get ids ``vocab_size + j``), and target words copied from the source are labelled
-with the same ids.  Source ids carry no
-START/END (the encoder needs neither; the decoder learns when to stop from END in the
-labels).  Padding uses ``PAD_ID`` (0), per batch.
+with the same ids.  Source ids carry no START/END (the encoder needs neither; the
+decoder learns when to stop from END in the labels).  Padding uses ``PAD_ID`` (0),
+per batch.
 
 Every pair is tokenized once, up front, with the in-graph tokenizer (batched calls);
 the token ids stay in memory as ragged tensors.  That one pass also gives exact
@@ -27,7 +37,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from translator.config import DataConfig, TrainConfig
+from translator.config import Config, ConfigError, DataConfig
 from translator.copying import extend_source, extend_target
 from translator.tokenizer import END_ID, PAD_ID, START_ID, Tokenizer, tokenize_all
 
@@ -36,7 +46,7 @@ DEFAULT_NUM_BUCKETS = 40  # quantiles; spa-en: 15 distinct boundaries, 8% paddin
 
 @dataclasses.dataclass(frozen=True)
 class PipelineStats:
-    """What :func:`make_dataset` did with the pairs.
+    """What :func:`tokenize_pairs` did with the pairs.
 
     Attributes:
         total: pairs given.
@@ -71,8 +81,13 @@ class PipelineStats:
             f"{self.source_tokens} source / {self.target_tokens} target tokens"
         )
 
+    def as_dict(self) -> dict[str, int]:
+        """The counts (for ``summary.json``)."""
+        names = ("total", "kept", "dropped", "trimmed", "empty", "source_tokens", "target_tokens")
+        return {name: getattr(self, name) for name in names}
 
-def _bucket_boundaries(lengths: np.ndarray, num_buckets: int) -> list[int]:
+
+def length_boundaries(lengths: np.ndarray, num_buckets: int = DEFAULT_NUM_BUCKETS) -> list[int]:
     """Boundaries at length quantiles, so buckets hold about equal numbers of pairs.
 
     A bucket ``i`` takes lengths in ``[b[i-1], b[i])``; the last boundary is
@@ -96,49 +111,55 @@ def _add_column(tokens: tf.RaggedTensor, token_id: int, at_end: bool) -> tf.Ragg
     return tf.concat([tokens, column] if at_end else [column, tokens], axis=1)
 
 
-def make_dataset(
+@dataclasses.dataclass(frozen=True)
+class TokenizedPairs:
+    """The kept pairs as ids, in the order of the given pairs.
+
+    Attributes:
+        sources: int32 ragged ``[N, (Ls)]`` (extended ids for a pointer-generator).
+        targets: int32 ragged ``[N, (Lt)]`` without START/END.
+        stats: counts of what was kept, dropped and trimmed.
+    """
+
+    sources: tf.RaggedTensor
+    targets: tf.RaggedTensor
+    stats: PipelineStats
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Bucketing length of each pair: ``max(len(source), len(target) + 1)``."""
+        source = self.sources.row_lengths().numpy()
+        return np.maximum(source, self.targets.row_lengths().numpy() + 1)
+
+    def examples(self, order: Any = None) -> tf.data.Dataset:
+        """Unbatched ``((source, decoder_input), labels)``, in ``order`` (indices) if given."""
+        sources, targets = self.sources, self.targets
+        if order is not None:
+            sources, targets = tf.gather(sources, order), tf.gather(targets, order)
+        features = (sources, _add_column(targets, START_ID, at_end=False))
+        labels = _add_column(targets, END_ID, at_end=True)
+        dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+        # Slices of a RaggedTensor come out as plain 1-D tensors but are *typed* as
+        # RaggedTensorSpec(ragged_rank=0), which padded_batch rejects; a map retypes them.
+        return dataset.map(lambda x, y: tf.nest.map_structure(tf.identity, (x, y)))
+
+
+def tokenize_pairs(
     pairs: Sequence[tuple[str, str]],
     source_tokenizer: Tokenizer,
     target_tokenizer: Tokenizer,
     data_config: DataConfig,
-    train_config: TrainConfig,
-    training: bool,
     *,
-    bucket: bool | None = None,
-    bucket_boundaries: Sequence[int] | None = None,
-    pad_to_bucket_boundary: bool = False,
-    drop_remainder: bool = False,
     pointer_generator: bool = False,
-) -> tuple[tf.data.Dataset, PipelineStats]:
-    """Builds the batched dataset of teacher-forcing examples.
+) -> TokenizedPairs:
+    """Tokenizes every pair once and applies the length rules of ``data_config``.
 
-    Args:
-        pairs: ``(source, target)`` raw strings.
-        source_tokenizer, target_tokenizer: trained tokenizers (may be one object).
-        data_config: ``max_source_length`` / ``max_target_length`` (tokens, without
-            START/END) and ``overlength`` (``drop`` or ``trim``).  Trimmed targets keep
-            ``max_target_length`` tokens; START/END are added on top, so decoder
-            inputs and labels have at most ``max_target_length + 1`` positions.
-        train_config: ``batch_size``, ``bucket``, ``shuffle_buffer``, ``seed``.
-        training: shuffle (seeded, reshuffled each epoch in a reproducible order)
-            and bucket by length if ``train_config.bucket``.  Otherwise the order of
-            ``pairs`` is kept (evaluation aligns hypotheses with references).
-        bucket: overrides whether to bucket (default: ``train_config.bucket`` when
-            training, ``False`` for evaluation because bucketing reorders pairs).
-        bucket_boundaries: explicit length boundaries; default: about
-            ``DEFAULT_NUM_BUCKETS`` quantiles of ``max(len(source), len(target) + 1)``.
-        pad_to_bucket_boundary: pad each batch to its bucket's upper length instead
-            of its longest pair: more padding, but only a few distinct shapes (what
-            ``jit_compile`` wants).  Needs bucketing.
-        drop_remainder: drop incomplete batches (fixed batch dimension).
-        pointer_generator: give source ids in the extended vocabulary and label
-            copied target words with their extended ids (needs one tokenizer for
-            both sides).
-
-    Returns:
-        ``(dataset, stats)``.  Elements are ``((source_ids, decoder_input_ids),
-        labels)``, int32 ``[B, Ls]``, ``[B, Lt]``, ``[B, Lt]``, padded with 0.
-        Pairs where either side tokenizes to nothing are dropped (counted ``empty``).
+    ``max_source_length`` / ``max_target_length`` are in tokens without START/END;
+    ``overlength: drop`` drops longer pairs, ``trim`` cuts them (START/END are added on
+    top, so decoder inputs and labels have at most ``max_target_length + 1``
+    positions).  Pairs where either side tokenizes to nothing are dropped (counted
+    ``empty``).  ``pointer_generator``: source ids in the extended vocabulary and copied
+    target words labelled with their extended ids (needs one tokenizer for both sides).
     """
     total = len(pairs)
     max_source, max_target = data_config.max_source_length, data_config.max_target_length
@@ -175,18 +196,6 @@ def make_dataset(
         source_len = np.minimum(source_len, max_source)
         target_len = np.minimum(target_len, max_target)
     kept_indices = np.flatnonzero(keep)
-    source_ids = tf.gather(source_ids, kept_indices)
-    target_ids = tf.gather(target_ids, kept_indices)
-
-    use_buckets = (train_config.bucket if training else False) if bucket is None else bucket
-    lengths = np.maximum(source_len[keep], target_len[keep] + 1)
-    if use_buckets:
-        boundaries = list(bucket_boundaries or _bucket_boundaries(lengths, DEFAULT_NUM_BUCKETS))
-    else:
-        boundaries = []
-    if pad_to_bucket_boundary and not use_buckets:
-        raise ValueError("pad_to_bucket_boundary needs bucketing (bucket=True)")
-
     stats = PipelineStats(
         total=total,
         kept=int(keep.sum()),
@@ -195,49 +204,220 @@ def make_dataset(
         empty=int(empty.sum()),
         source_tokens=int(source_len[keep].sum()),
         target_tokens=int(target_len[keep].sum()),
-        bucket_boundaries=tuple(boundaries),
         kept_indices=kept_indices,
     )
-
-    decoder_inputs = _add_column(target_ids, START_ID, at_end=False)
-    labels = _add_column(target_ids, END_ID, at_end=True)
-    features = (source_ids, decoder_inputs)
-    dataset = tf.data.Dataset.from_tensor_slices((features, labels))
-    # Slices of a RaggedTensor come out as plain 1-D tensors but are *typed* as
-    # RaggedTensorSpec(ragged_rank=0), which padded_batch rejects; a map retypes them.
-    dataset = dataset.map(
-        lambda features, labels: tf.nest.map_structure(tf.identity, (features, labels))
+    return TokenizedPairs(
+        sources=tf.gather(source_ids, kept_indices),
+        targets=tf.gather(target_ids, kept_indices),
+        stats=stats,
     )
 
-    options = tf.data.Options()
-    options.deterministic = True  # same seed → same batches (and eval order kept)
-    dataset = dataset.with_options(options)
-    if training:
-        # Seeded op-level shuffle: each epoch gets a new order, and the sequence of
-        # orders is the same every time the dataset is built with this seed.
-        buffer = max(1, min(train_config.shuffle_buffer, stats.kept))
-        dataset = dataset.shuffle(buffer, seed=train_config.seed, reshuffle_each_iteration=True)
 
-    batch_size = train_config.batch_size
-    if use_buckets:
-        dataset = dataset.bucket_by_sequence_length(
-            element_length_func=lambda features, _labels: tf.maximum(
-                tf.shape(features[0])[0], tf.shape(features[1])[0]
-            ),
-            bucket_boundaries=boundaries,
+def batch_examples(
+    examples: tf.data.Dataset,
+    batch_size: int,
+    boundaries: Sequence[int] = (),
+    *,
+    pad_to_bucket_boundary: bool = False,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Pads examples into batches; with ``boundaries``, one batch per length bucket.
+
+    ``pad_to_bucket_boundary`` pads each batch to its bucket's upper length instead of
+    its longest pair: more padding, but only a few distinct shapes (what
+    ``jit_compile`` wants).  ``drop_remainder`` drops incomplete batches.
+    """
+    padding = ((PAD_ID, PAD_ID), PAD_ID)
+    if boundaries:
+        return examples.bucket_by_sequence_length(
+            element_length_func=lambda x, _y: tf.maximum(tf.shape(x[0])[0], tf.shape(x[1])[0]),
+            bucket_boundaries=list(boundaries),
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padding_values=(tuple(PAD_ID for _ in features), PAD_ID),
+            padding_values=padding,
             pad_to_bucket_boundary=pad_to_bucket_boundary,
             drop_remainder=drop_remainder,
         )
-    else:
-        dataset = dataset.padded_batch(
-            batch_size,
-            padded_shapes=(tuple([None] for _ in features), [None]),
-            padding_values=(tuple(PAD_ID for _ in features), PAD_ID),
-            drop_remainder=drop_remainder,
-        )
+    if pad_to_bucket_boundary:
+        raise ValueError("pad_to_bucket_boundary needs bucketing (bucket boundaries)")
+    return examples.padded_batch(
+        batch_size, (([None], [None]), [None]), padding, drop_remainder=drop_remainder
+    )
+
+
+def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True  # same seed -> same batches (and eval order kept)
+    # Under tf.distribute each worker builds the same batches and keeps its share.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def make_dataset(
+    pairs: Sequence[tuple[str, str]],
+    source_tokenizer: Tokenizer,
+    target_tokenizer: Tokenizer,
+    data_config: DataConfig,
+    batch_size: int,
+    *,
+    bucket: bool = False,
+    bucket_boundaries: Sequence[int] | None = None,
+    pad_to_bucket_boundary: bool = False,
+    drop_remainder: bool = False,
+    pointer_generator: bool = False,
+) -> tuple[tf.data.Dataset, PipelineStats]:
+    """Batches of the pairs in their given order (evaluation, validation).
+
+    Args:
+        pairs: ``(source, target)`` raw strings.
+        source_tokenizer, target_tokenizer: trained tokenizers (may be one object).
+        data_config: the length rules (see :func:`tokenize_pairs`).
+        batch_size: pairs per batch.
+        bucket: batch by length buckets (less padding; the order is then by bucket).
+        bucket_boundaries: explicit length boundaries; default: about
+            ``DEFAULT_NUM_BUCKETS`` quantiles of ``max(len(source), len(target) + 1)``.
+        pad_to_bucket_boundary, drop_remainder: see :func:`batch_examples`.
+        pointer_generator: see :func:`tokenize_pairs`.
+
+    Returns:
+        ``(dataset, stats)``; elements ``((source_ids, decoder_input_ids), labels)``,
+        int32 ``[B, Ls]``, ``[B, Lt]``, ``[B, Lt]``, padded with 0.
+    """
+    tokenized = tokenize_pairs(
+        pairs, source_tokenizer, target_tokenizer, data_config, pointer_generator=pointer_generator
+    )
+    boundaries: list[int] = []
+    if bucket:
+        boundaries = list(bucket_boundaries or length_boundaries(tokenized.lengths))
+    stats = dataclasses.replace(tokenized.stats, bucket_boundaries=tuple(boundaries))
+    dataset = batch_examples(
+        _deterministic(tokenized.examples()),
+        batch_size,
+        boundaries,
+        pad_to_bucket_boundary=pad_to_bucket_boundary,
+        drop_remainder=drop_remainder,
+    )
     return dataset.prefetch(tf.data.AUTOTUNE), stats
+
+
+class TrainingData:
+    """Training pairs tokenized once, served epoch by epoch in a seeded order.
+
+    Epoch ``e`` is the permutation ``stateless_shuffle(range(n), seed=[seed, e])`` of
+    the kept pairs, bucketed by length (``train.bucket``), so its batches depend only
+    on ``(seed, e)`` and the number of batches per epoch is fixed and known up front
+    (:attr:`steps_per_epoch`).
+
+    Args:
+        pairs: the training split.
+        source_tokenizer, target_tokenizer: the run's tokenizers.
+        config: ``data`` (length rules), ``train`` (``batch_size``, ``bucket``,
+            ``seed``) and ``model.pointer_generator``.
+        pad_to_bucket_boundary: few distinct batch shapes (XLA); full batches only.
+        drop_remainder: full batches only (tf.distribute: equal parts per replica).
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        source_tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer,
+        config: Config,
+        pad_to_bucket_boundary: bool = False,
+        drop_remainder: bool = False,
+    ) -> None:
+        self.config = config
+        train = config.train
+        self.tokenized = tokenize_pairs(
+            pairs,
+            source_tokenizer,
+            target_tokenizer,
+            config.data,
+            pointer_generator=config.model.pointer_generator,
+        )
+        self.size = self.tokenized.stats.kept
+        if self.size == 0:
+            raise ConfigError(
+                "no training pairs left after the length filters "
+                "(data.max_source_length / data.max_target_length)"
+            )
+        lengths = self.tokenized.lengths
+        self.boundaries = length_boundaries(lengths) if train.bucket else []
+        if self.boundaries:
+            # Room for any pair the length rules keep (validation pairs included).
+            top = max(config.data.max_source_length, config.data.max_target_length + 1) + 1
+            self.boundaries[-1] = max(self.boundaries[-1], top)
+        self.stats = dataclasses.replace(
+            self.tokenized.stats, bucket_boundaries=tuple(self.boundaries)
+        )
+        self.pad_to_bucket_boundary = pad_to_bucket_boundary and train.bucket
+        # XLA wants few shapes: full batches only, padded to the bucket's top length.
+        self.drop_remainder = self.pad_to_bucket_boundary or drop_remainder
+        self.steps_per_epoch = self._count_batches(lengths)
+        # Average real label tokens per batch (for tokens/s; about, if dropping).
+        self.label_tokens_per_epoch = int(self.tokenized.targets.row_lengths().numpy().sum())
+        self.label_tokens_per_epoch += self.size  # END
+        self.label_tokens_per_step = self.label_tokens_per_epoch / self.steps_per_epoch
+
+    def _count_batches(self, lengths: np.ndarray) -> int:
+        batch = self.config.train.batch_size
+        if not self.boundaries:
+            counts = np.array([self.size])
+        else:
+            # The bucket bucket_by_sequence_length assigns: [b[i-1], b[i]).
+            counts = np.bincount(np.searchsorted(self.boundaries, lengths, side="right"))
+        if self.drop_remainder:
+            steps = int((counts // batch).sum())
+        else:
+            steps = int(np.ceil(counts / batch).sum())
+        if steps == 0:
+            raise ConfigError(
+                f"train.batch_size={batch} is larger than every length bucket; "
+                "lower it or turn off XLA (train.jit_compile=false)"
+            )
+        return steps
+
+    def epoch_dataset(self, epoch: Any) -> tf.data.Dataset:
+        """The batches of epoch ``epoch`` (a Python int or a scalar int64 tensor)."""
+        seed = tf.stack([tf.constant(self.config.train.seed, tf.int64), tf.cast(epoch, tf.int64)])
+        order = tf.random.experimental.stateless_shuffle(tf.range(self.size, dtype=tf.int64), seed)
+        return batch_examples(
+            self.tokenized.examples(order),
+            self.config.train.batch_size,
+            self.boundaries,
+            pad_to_bucket_boundary=self.pad_to_bucket_boundary,
+            drop_remainder=self.drop_remainder,
+        )
+
+    def dataset(self, initial_epoch: int, epochs: int) -> tf.data.Dataset:
+        """Epochs ``initial_epoch .. epochs - 1`` back to back (``steps_per_epoch`` each)."""
+        ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(self.epoch_dataset)
+        total = max(0, epochs - initial_epoch) * self.steps_per_epoch
+        ds = ds.apply(tf.data.experimental.assert_cardinality(total))
+        return _deterministic(ds).prefetch(tf.data.AUTOTUNE)
+
+    def validation_dataset(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        source_tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer,
+    ) -> tuple[tf.data.Dataset, PipelineStats]:
+        """Validation batches, bucketed like training (order is irrelevant for the loss),
+        with their number known to Keras."""
+        dataset, stats = make_dataset(
+            pairs,
+            source_tokenizer,
+            target_tokenizer,
+            self.config.data,
+            self.config.train.batch_size,
+            bucket=bool(self.boundaries),
+            bucket_boundaries=self.boundaries or None,
+            pad_to_bucket_boundary=self.pad_to_bucket_boundary,
+            pointer_generator=self.config.model.pointer_generator,
+        )
+        # Bucketing hides the number of batches; count them once (the ids are in memory)
+        # so Keras knows the validation length instead of running into the end of it.
+        batches = int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+        return dataset.apply(tf.data.experimental.assert_cardinality(batches)), stats
 
 
 def padding_fraction(dataset: tf.data.Dataset, max_batches: int | None = None) -> float:
@@ -254,43 +434,3 @@ def padding_fraction(dataset: tf.data.Dataset, max_batches: int | None = None) -
         pads += int((source == PAD_ID).sum() + (labels == PAD_ID).sum())
         positions += source.size + labels.size
     return pads / positions if positions else 0.0
-
-
-def encode_sources(
-    strings: Any, source_tokenizer: Tokenizer, max_length: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Tokenizes raw source strings for inference (TF ops: eager or in a tf.function).
-
-    Args:
-        strings: ``tf.string`` [B] (or a list of str).
-        source_tokenizer: the source tokenizer.
-        max_length: longest source kept, in tokens; longer ones are truncated.
-
-    Returns:
-        ``(ids, lengths, truncated)``: int32 ``[B, L]`` padded with 0 where
-        ``L = max(lengths)`` (no START/END, as in training), int32 ``[B]`` token
-        counts after truncation, and bool ``[B]`` (was the source cut).
-    """
-    tokens = source_tokenizer.tokenize(tf.convert_to_tensor(strings, tf.string))
-    return _cut(tokens, max_length)
-
-
-def encode_copy_sources(
-    strings: Any, tokenizer: Tokenizer, max_length: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
-    """:func:`encode_sources` for a pointer-generator's joint vocabulary.
-
-    Unknown source words get extended ids (:func:`translator.copying.extend_source`);
-    returns ``(ids, lengths, truncated, oov_words)``, the last ``tf.string`` ``[B, K]``.
-    """
-    pieces = tokenizer.pieces(tf.convert_to_tensor(strings, tf.string))
-    extended, oov_words = extend_source(pieces, tokenizer)
-    return (*_cut(extended, max_length), oov_words)
-
-
-def _cut(tokens: tf.RaggedTensor, max_length: int) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Ragged ids -> (dense ids cut to ``max_length``, lengths after the cut, was cut)."""
-    full = tokens.row_lengths()
-    ids = tokens[:, :max_length].to_tensor(default_value=PAD_ID)
-    lengths = tf.cast(tf.minimum(full, max_length), tf.int32)
-    return ids, lengths, full > max_length

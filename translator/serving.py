@@ -52,9 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 from translator.config import DecodeConfig
-from translator.copying import detokenize_extended, restore_pieces
-from translator.decoding import beam_search, greedy_search, max_output_length, sample
-from translator.pipeline import encode_copy_sources, encode_sources
+from translator.inference import Inference, resolve_decode, signature_inputs
 
 METADATA_FILE = "metadata.json"
 STRING_OUTPUTS = ("translations", "source_pieces", "target_pieces")
@@ -77,102 +75,30 @@ class TranslatorModule(tf.Module):
 
     The Keras model is not an attribute (SavedModel would try to serialize the Keras
     object); its variables are, so they are saved, and the functions call the model
-    through a closure at trace time, which turns its layers into plain graph ops.
+    through a closure (:class:`~translator.inference.Inference`) at trace time, which
+    turns its layers into plain graph ops.
 
     Args:
-        model: a built ``Seq2Seq``.
-        source_tokenizer, target_tokenizer: the run's tokenizers (may be one object).
-        max_source_length: longer inputs are truncated (and flagged).
-        max_target_length: ``data.max_target_length``; the default output cap is one
-            more (END).
-        decode_config: defaults for ``serving_default`` and for :func:`load_exported`.
+        inference: the model with its tokenizers, length limits and default decode
+            settings (those of ``serving_default`` and of :func:`load_exported`).
         metadata_file: a JSON file saved as ``assets/metadata.json``.
     """
 
-    def __init__(
-        self,
-        model: Any,
-        source_tokenizer: Any,
-        target_tokenizer: Any,
-        *,
-        max_source_length: int,
-        max_target_length: int,
-        decode_config: DecodeConfig,
-        metadata_file: str | Path | None = None,
-    ) -> None:
+    def __init__(self, inference: Inference, metadata_file: str | Path | None = None) -> None:
         super().__init__(name="translator")
-        self.source_tokenizer = source_tokenizer
-        self.target_tokenizer = target_tokenizer
-        self.model_variables = list(model.variables)
+        self.source_tokenizer = inference.source_tokenizer
+        self.target_tokenizer = inference.target_tokenizer
+        self.model_variables = list(inference.model.variables)
         if metadata_file is not None:
             self.metadata_asset = tf.saved_model.Asset(str(metadata_file))
-        max_source = int(max_source_length)
-        default_cap = int(max_target_length) + 1
-        cfg = decode_config
-        pointer = bool(getattr(model.decoder, "pointer_generator", False))
-
-        def encode(text: tf.Tensor) -> tuple:
-            """-> (ids, lengths, truncated, unknown words [B, K] or None)."""
-            if not pointer:
-                return (*encode_sources(text, source_tokenizer, max_source), None)
-            # Copy model: unknown source words get extended ids (translator.copying).
-            return encode_copy_sources(text, target_tokenizer, max_source)
-
-        def run(ids, cap, strategy, beam_size, alpha, n_best, temperature, top_k, seed):
-            limits = max_output_length(ids, cfg.max_length_a, cfg.max_length_b, cap)
-            block = cfg.block_ngram_repeat
-            # Inside a tf.function the strategies trace inline into this graph.
-            if strategy == "greedy":
-                result = greedy_search(model, ids, limits, block_ngram_repeat=block)
-            elif strategy == "beam":
-                result = beam_search(
-                    model, ids, limits, beam_size, alpha, n_best, block_ngram_repeat=block
-                )
-            else:
-                result = sample(
-                    model,
-                    ids,
-                    limits,
-                    temperature,
-                    top_k,
-                    seed,
-                    num_samples=n_best,
-                    block_ngram_repeat=block,
-                )
-            return result.as_dict()
-
-        def texts(result: dict, oov_words: tf.Tensor | None) -> tf.Tensor:
-            ids = result["ids"]
-            shape = tf.shape(ids)
-            flat = tf.reshape(ids, [shape[0] * shape[1], shape[2]])  # no -1: B or T may be 0
-            if oov_words is None:
-                return tf.reshape(target_tokenizer.detokenize_dense(flat), shape[:2])
-            words = tf.repeat(oov_words, shape[1], axis=0)
-            return tf.reshape(detokenize_extended(flat, words, target_tokenizer), shape[:2])
-
-        def pieces(ids: tf.Tensor, oov_words: tf.Tensor | None) -> tf.Tensor:
-            """Target pieces of ids [B, ...]; copied words show as themselves."""
-            if oov_words is None:
-                return target_tokenizer.id_to_piece_dense(ids)
-            return restore_pieces(ids, oov_words, target_tokenizer)
 
         @tf.function(input_signature=[_TEXT], autograph=False)
         def serve(text: tf.Tensor) -> dict[str, tf.Tensor]:
-            ids, _, _, oov_words = encode(text)
-            result = run(
-                ids,
-                default_cap,
-                cfg.strategy,
-                cfg.beam_size,
-                cfg.length_penalty,
-                1,
-                cfg.temperature,
-                cfg.top_k,
-                0,
-            )
+            encoded = inference.encode(text)
+            result = inference.decode(encoded)
             return {
-                "translations": texts(result, oov_words)[:, 0],
-                "scores": result["scores"][:, 0],
+                "translations": inference.texts(result.ids, encoded)[:, 0],
+                "scores": result.scores[:, 0],
             }
 
         @tf.function(input_signature=_TRANSLATE_SIGNATURE, autograph=False)
@@ -186,41 +112,27 @@ class TranslatorModule(tf.Module):
             top_k: tf.Tensor,
             seed: tf.Tensor,
         ) -> dict[str, tf.Tensor]:
-            ids, source_lengths, truncated, oov_words = encode(text)
-            cap = tf.where(max_length > 0, max_length, default_cap)
-            n_best = tf.maximum(n_best, 1)
-            args = (ids, cap)
-            rest = (beam_size, length_penalty, n_best, temperature, top_k, seed)
-            branch = tf.where(temperature > 0.0, 2, tf.where(beam_size > 1, 1, 0))
-            result = tf.switch_case(
-                branch,
-                [
-                    lambda: run(*args, "greedy", *rest),
-                    lambda: run(*args, "beam", *rest),
-                    lambda: run(*args, "sample", *rest),
-                ],
-            )
-            lengths = result["lengths"]
-            steps = tf.shape(result["ids"])[2]
-            on_target = tf.range(steps)[tf.newaxis, tf.newaxis] < lengths[..., tf.newaxis]
-            target_pieces = tf.where(on_target, pieces(result["ids"], oov_words), "")
-            width = tf.shape(ids)[1]
-            on_source = tf.range(width)[tf.newaxis] < source_lengths[:, tf.newaxis]
-            source_pieces = tf.where(
-                on_source,
-                pieces(ids, oov_words) if pointer else source_tokenizer.id_to_piece_dense(ids),
-                "",
+            encoded = inference.encode(text)
+            result = inference.decode_by_value(
+                encoded,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+                max_length=max_length,
+                n_best=n_best,
+                temperature=temperature,
+                top_k=top_k,
+                seed=seed,
             )
             return {
-                "translations": texts(result, oov_words),
-                "scores": result["scores"],
-                "log_probs": result["log_probs"],
-                "source_pieces": source_pieces,
-                "source_lengths": source_lengths,
-                "target_pieces": target_pieces,
-                "target_lengths": lengths,
-                "attention": result["attention"],
-                "truncated": truncated,
+                "translations": inference.texts(result.ids, encoded),
+                "scores": result.scores,
+                "log_probs": result.log_probs,
+                "source_pieces": inference.source_pieces(encoded),
+                "source_lengths": encoded.lengths,
+                "target_pieces": inference.target_pieces(result, encoded),
+                "target_lengths": result.lengths,
+                "attention": result.attention,
+                "truncated": encoded.truncated,
             }
 
         self.serve = serve
@@ -260,6 +172,7 @@ class ExportedTranslator:
     def translate(
         self,
         strings: Sequence[str] | str,
+        decode: DecodeConfig | None = None,
         *,
         beam_size: int | None = None,
         length_penalty: float | None = None,
@@ -273,14 +186,15 @@ class ExportedTranslator:
 
         Args:
             strings: the source texts (one str is treated as a batch of one).
-            beam_size: 1 = greedy, > 1 = beam search; default: the run's decode
-                settings (its beam size when its strategy is ``beam``, else 1).
-            length_penalty: GNMT alpha (default: the run's).
+            decode: the decode settings (default: the run's,
+                :attr:`decode_defaults`); the keywords below change them as
+                :func:`~translator.inference.resolve_decode` says.
+            beam_size: 1 = greedy, > 1 = beam search.
+            length_penalty: GNMT alpha.
             max_length: output cap in tokens (0: the model's default).
             n_best: hypotheses (beam) or samples (sampling) per input.
-            temperature: > 0 samples (default: the run's when its strategy is
-                ``sample``, else 0).
-            top_k: sampling filter, 0 = none (default: the run's).
+            temperature: > 0 samples, 0 searches.
+            top_k: sampling filter, 0 = none.
             seed: sampling seed.
 
         Returns:
@@ -290,23 +204,18 @@ class ExportedTranslator:
         """
         if isinstance(strings, str):
             strings = [strings]
-        defaults = self.decode_defaults
-        if beam_size is None:
-            beam_size = defaults.beam_size if defaults.strategy == "beam" else 1
-        if temperature is None:
-            temperature = defaults.temperature if defaults.strategy == "sample" else 0.0
+        settings = resolve_decode(
+            decode or self.decode_defaults,
+            beam_size=beam_size,
+            length_penalty=length_penalty,
+            temperature=temperature,
+            top_k=top_k,
+        )
+        inputs = signature_inputs(settings, n_best=n_best, seed=seed, max_length=max_length)
+        specs = {spec.name: spec.dtype for spec in _TRANSLATE_SIGNATURE[1:]}
         outputs = self._translate(
             text=tf.constant(_utf8(strings), tf.string),
-            beam_size=tf.constant(int(beam_size), tf.int32),
-            length_penalty=tf.constant(
-                float(defaults.length_penalty if length_penalty is None else length_penalty),
-                tf.float32,
-            ),
-            max_length=tf.constant(int(max_length), tf.int32),
-            n_best=tf.constant(int(n_best), tf.int32),
-            temperature=tf.constant(float(temperature), tf.float32),
-            top_k=tf.constant(int(defaults.top_k if top_k is None else top_k), tf.int32),
-            seed=tf.constant(int(seed), tf.int32),
+            **{name: tf.constant(value, specs[name]) for name, value in inputs.items()},
         )
         result = {name: value.numpy() for name, value in outputs.items()}
         for name in STRING_OUTPUTS:

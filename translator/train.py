@@ -92,14 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from translator.config import ConfigError, load_config
     from translator.data import CorpusError
-    from translator.training import (
-        RunPaths,
-        TrainingError,
-        TrainOptions,
-        check_output,
-        is_chief,
-        train,
-    )
+    from translator.distribution import is_chief
+    from translator.runs import RunError, RunPaths, check_output
+    from translator.training import TrainOptions, train
 
     try:
         paths = RunPaths(Path(args.output))
@@ -128,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command=command,
         )
         summary = train(config, args.output, options)
-    except (ConfigError, TrainingError, CorpusError) as err:
+    except (ConfigError, RunError, CorpusError) as err:
         return _fail(" ".join(str(err).split()) or repr(err))
     print(
         f"trained {summary['variant']} for {summary['epochs']} epochs "

@@ -192,7 +192,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _decode_options(args: argparse.Namespace, defaults: Any) -> dict[str, Any]:
-    """Checks the decoding flags; -> keyword arguments of ``ExportedTranslator.translate``."""
+    """Checks the decoding flags; -> keyword arguments of ``ExportedTranslator.translate``
+    (the decode settings resolved by :func:`translator.inference.resolve_decode`)."""
+    from translator.inference import resolve_decode
+
     if args.batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
     if args.nbest < 1:
@@ -202,36 +205,39 @@ def _decode_options(args: argparse.Namespace, defaults: Any) -> dict[str, Any]:
     if args.sample:
         if args.beam is not None:
             raise UsageError("--sample and --beam exclude each other")
-        temperature = defaults.temperature if args.temperature is None else args.temperature
-        if temperature <= 0:
+        if args.temperature is not None and args.temperature <= 0:
             raise UsageError("--temperature must be > 0")
-        top_k = defaults.top_k if args.top_k is None else args.top_k
-        if top_k < 0:
+        if args.top_k is not None and args.top_k < 0:
             raise UsageError("--top-k must be >= 0")
-        return dict(
-            beam_size=1,
-            temperature=temperature,
-            top_k=top_k,
-            seed=args.seed,
-            n_best=args.nbest,
-            max_length=args.max_length,
-        )
-    if args.temperature is not None or args.top_k is not None:
-        raise UsageError("--temperature and --top-k need --sample")
-    if args.beam is not None:
-        beam = args.beam
+        strategy = "sample"
     else:
-        beam = defaults.beam_size if defaults.strategy == "beam" else 1
-    if beam < 1:
-        raise UsageError("--beam must be at least 1")
-    if args.nbest > beam:
+        if args.temperature is not None or args.top_k is not None:
+            raise UsageError("--temperature and --top-k need --sample")
+        if args.beam is not None and args.beam < 1:
+            raise UsageError("--beam must be at least 1")
+        strategy = None if args.beam is not None or defaults.strategy != "sample" else "greedy"
+    decode = resolve_decode(
+        defaults,
+        strategy=strategy,
+        beam_size=args.beam,
+        length_penalty=args.length_penalty,
+        temperature=args.temperature,
+        top_k=args.top_k,
+    )
+    if decode.strategy == "greedy" and args.nbest > 1:
         raise UsageError(
             f"--nbest {args.nbest} needs a beam at least as wide (--beam {args.nbest}) or --sample"
         )
-    options = dict(beam_size=beam, temperature=0.0, n_best=args.nbest, max_length=args.max_length)
-    if args.length_penalty is not None:
-        options["length_penalty"] = args.length_penalty
-    return options
+    if decode.strategy == "beam" and args.nbest > decode.beam_size:
+        raise UsageError(
+            f"--nbest {args.nbest} needs a beam at least as wide (--beam {args.nbest}) or --sample"
+        )
+    return {
+        "decode": decode,
+        "n_best": args.nbest,
+        "seed": args.seed,
+        "max_length": args.max_length,
+    }
 
 
 @contextlib.contextmanager
