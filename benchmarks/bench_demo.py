@@ -79,7 +79,8 @@ def build_tiny_export(
     from translator.exporting import export_run
     from translator.model import build_model
     from translator.runs import RunPaths, save_weights_only, write_run_setup
-    from translator.tokenizer import END_ID, train_tokenizers
+    from translator.special_tokens import END_ID
+    from translator.tokenizer import train_tokenizers
 
     keras.utils.set_random_seed(seed)
     splits = load_splits("dates", train_size=train_size)

@@ -36,7 +36,8 @@ from translator.exporting import export_model
 from translator.model import build_model
 from translator.pipeline import TrainingData
 from translator.runs import RunPaths, save_weights_only, write_json, write_run_setup
-from translator.tokenizer import END_ID, START_ID, CharTokenizer, WordTokenizer
+from translator.special_tokens import END_ID, START_ID
+from translator.tokenizer import CharTokenizer, WordTokenizer
 
 ALPHABET = "abcdefgh"
 MAX_SOURCE = 12

@@ -1,13 +1,11 @@
 """``translator.compare`` prints a Markdown table of runs side by side."""
 
-import json
-
 from translator import compare
+from translator.runs import RunPaths, write_json
 
 
 def fake_run(root, name, variant, bleu, seconds, with_eval=True):
-    run = root / name
-    (run / "eval").mkdir(parents=True)
+    paths = RunPaths(root / name)
     summary = {
         "variant": variant,
         "parameters": 5_160_000,
@@ -17,11 +15,11 @@ def fake_run(root, name, variant, bleu, seconds, with_eval=True):
         "best_val_perplexity": 7.345,
         "tokens_per_second": 1234.5,
     }
-    (run / "summary.json").write_text(json.dumps(summary))
+    write_json(paths.summary, summary)
     if with_eval:
         evaluation = {"perplexity": 8.0, "bleu": {"score": bleu}, "chrf": {"score": 50.0}}
-        (run / "eval" / "test.json").write_text(json.dumps(evaluation))
-    return run
+        write_json(paths.eval_file("test"), evaluation)
+    return paths.root
 
 
 def test_compare_prints_a_markdown_table(tmp_path, capsys):

@@ -39,7 +39,7 @@ def test_targets_copy_only_words_their_own_source_has():
     assert text == ["blix zorg ⁇".encode(), "⁇ fleem".encode()]
 
 
-def _exact_match(model, tok, pairs, pointer):
+def _greedy_texts(model, tok, pairs, pointer):
     sources = tf.constant([s for s, _ in pairs])
     extended, oov = extend_source(tok.pieces(sources), tok)
     # A pointer-generator reads the extended ids; the plain model the usual ones.
@@ -52,8 +52,7 @@ def _exact_match(model, tok, pairs, pointer):
         tokens = tf.cast(tf.argmax(logits, -1), tf.int32)
         out.append(tokens)
     ids = tf.stack(out, 1)
-    text = detokenize_extended(ids, oov, tok).numpy()
-    return np.mean([t.decode() == ref for t, (_, ref) in zip(text, pairs)])
+    return [t.decode() for t in detokenize_extended(ids, oov, tok).numpy()]
 
 
 def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_cannot(
@@ -62,13 +61,15 @@ def test_pointer_generator_learns_to_copy_unseen_names_and_plain_attention_canno
     tok, test = copy_artifacts.tokenizer, copy_artifacts.test
     assert all(int(tok.piece_to_id(t)) == UNK_ID for _, t in test)
     plain = train_copy_model(copy_pairs(1500, 0), tok, pointer=False)
-    results = {
-        False: _exact_match(plain, tok, test, pointer=False),
-        True: _exact_match(copy_artifacts.model, tok, test, pointer=True),
-    }
-    print("copy-task exact match: plain", results[False], "pointer-generator", results[True])
-    assert results[True] >= 0.9
-    assert results[False] == 0.0  # it can only ever say "⁇"
+    names = [t for _, t in test]
+    plain_out = _greedy_texts(plain, tok, test, pointer=False)
+    pointer_out = _greedy_texts(copy_artifacts.model, tok, test, pointer=True)
+    exact = np.mean([out == name for out, name in zip(pointer_out, names)])
+    print("copy-task exact match: pointer-generator", exact, "plain outputs", set(plain_out))
+    assert exact >= 0.97  # measured: 100 of the 100 unseen names
+    # The plain model learns the answer's shape (one word, then END) but can only name
+    # that word "unknown": measured "⁇" for all 100 (never a name, never empty).
+    assert plain_out == ["⁇"] * len(test)
 
     # The exported SavedModel copies too, in every decoding strategy.
     exported = load_exported(copy_artifacts.export)

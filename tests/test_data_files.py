@@ -60,11 +60,24 @@ def no_network(monkeypatch):
 
 
 def test_hash_rule_matches_its_definition():
-    for text in ["Ve.", "Go.", "¿Dónde está?", "CAFÉ", "cafe\u0301", "嗨。", ""]:
+    # Buckets computed by hand (first 8 hex digits of sha256 of the key, mod 100):
+    # keys on both sides of each boundary, so every split is reached.
+    known = {
+        "Run!": (0, "test"),
+        "RUN!": (0, "test"),  # same key as "Run!"
+        "sentence 98.": (1, "test"),
+        "Corre.": (2, "validation"),
+        "sentence 92.": (3, "validation"),
+        "sentence 249.": (4, "train"),
+        "Ve.": (9, "train"),
+        "CAFÉ": (64, "train"),
+        "cafe\u0301": (64, "train"),  # decomposed é: the same key after NFC
+        "嗨。": (46, "train"),
+    }
+    for text, (bucket, split) in known.items():
         key = normalize_key(text)
-        bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 100
-        expected = "test" if bucket < 2 else "validation" if bucket < 4 else "train"
-        assert hash_split(key) == expected
+        assert int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:8], 16) % 100 == bucket
+        assert hash_split(key) == split, text
     # NFC and case: composed and decomposed, upper and lower, share a key
     assert normalize_key("CAFE\u0301") == normalize_key("café") == "caf\u00e9"
 

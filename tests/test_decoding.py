@@ -12,7 +12,7 @@ from helpers import artifacts, teacher_forced_log_prob, tiny_model  # noqa: F401
 
 from translator import decoding
 from translator.config import DecodeConfig
-from translator.tokenizer import END_ID, PAD_ID, START_ID
+from translator.special_tokens import END_ID, PAD_ID, START_ID
 
 SRC = np.array(
     [[5, 6, 7, 8, 0, 0], [9, 10, 11, 0, 0, 0], [4, 5, 6, 7, 8, 9], [12, 4, 0, 0, 0, 0]], "int32"

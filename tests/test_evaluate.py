@@ -12,6 +12,7 @@ import sacrebleu
 from translator import evaluate as evaluate_cli
 from translator import train as train_cli
 from translator.config import load_config
+from translator.runs import RunPaths, read_json
 
 # The dates preset on 6,000 training pairs for 3 epochs (~300 steps): a real learning
 # test that takes well under a minute of training on two CPU cores.
@@ -33,7 +34,7 @@ def dates_run(tmp_path_factory):
     assert train_cli.main(args) == 0
     train_seconds = time.monotonic() - start
     assert evaluate_cli.main(["--run", str(run), "--lowercase", "--no-progress"]) == 0
-    results = json.loads((run / "eval" / "test.json").read_text())
+    results = read_json(RunPaths(run).eval_file("test"))
     print(
         f"\ndates: exact match {100 * results['exact_match']:.1f}% on {results['sentences']} "
         f"test pairs; train CLI {train_seconds:.0f} s"
@@ -47,9 +48,9 @@ def read_lines(path):
 
 def test_dates_learns_to_90_percent_exact_match(dates_run):
     run, results = dates_run
-    summary = json.loads((run / "summary.json").read_text())
+    summary = read_json(RunPaths(run).summary)
     assert summary["epochs"] == 3 and summary["corpus"] == "dates"
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in RunPaths(run).history.read_text().splitlines()]
     assert rows[-1]["val_bleu"] > rows[0]["val_bleu"]  # greedy BLEU on 64 validation pairs
     assert results["sentences"] == 500 and results["split"] == "test"
     assert results["exact_match"] >= 0.90
@@ -59,8 +60,8 @@ def test_dates_learns_to_90_percent_exact_match(dates_run):
 
 def test_scores_equal_sacrebleu_on_the_written_files(dates_run):
     run, results = dates_run
-    hyps = read_lines(run / "eval" / "test.hyp.txt")
-    refs = read_lines(run / "eval" / "test.ref.txt")
+    hyps = read_lines(RunPaths(run).eval_file("test", suffix=".hyp.txt"))
+    refs = read_lines(RunPaths(run).eval_file("test", suffix=".ref.txt"))
     assert len(hyps) == len(refs) == results["sentences"]
     assert results["bleu"]["score"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
     assert results["chrf"]["score"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score)
@@ -76,7 +77,7 @@ def test_scores_equal_sacrebleu_on_the_written_files(dates_run):
     assert forced["pairs"] == 500 and forced["tokens"] == 500 * 11  # 10 chars + END
     buckets = results["bleu_by_length"]
     assert sum(b["sentences"] for b in buckets) == 500
-    png = run / "eval" / results["files"]["bleu_by_length_plot"]
+    png = RunPaths(run).eval / results["files"]["bleu_by_length_plot"]
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -84,16 +85,16 @@ def test_overlong_sources_are_truncated_not_dropped_and_beam_search(dates_run, t
     run, _ = dates_run
     copy = tmp_path / "short-sources"
     shutil.copytree(run, copy, ignore=shutil.ignore_patterns("eval", "logs"))
-    config = load_config(copy / "config.yaml", ["data.max_source_length=14"])
-    config.save(copy / "config.yaml")
+    config = load_config(RunPaths(copy).config, ["data.max_source_length=14"])
+    config.save(RunPaths(copy).config)
     args = ["--run", str(copy), "--limit", "60", "--beam", "3", "--tag", "beam3"]
     args += ["--length-penalty", "0.6"]
     assert evaluate_cli.main([*args, "--checkpoint", "final", "--no-progress"]) == 0
-    results = json.loads((copy / "eval" / "test.beam3.json").read_text())
+    results = read_json(RunPaths(copy).eval_file("test", "beam3"))
     assert results["decoding"]["strategy"] == "beam" and results["decoding"]["beam_size"] == 3
     assert results["decoding"]["length_penalty"] == 0.6
-    hyps = read_lines(copy / "eval" / "test.beam3.hyp.txt")
-    sources = read_lines(copy / "eval" / "test.beam3.src.txt")
+    hyps = read_lines(RunPaths(copy).eval_file("test", "beam3", ".hyp.txt"))
+    sources = read_lines(RunPaths(copy).eval_file("test", "beam3", ".src.txt"))
     assert len(hyps) == len(sources) == results["sentences"] == 60
     assert results["truncated_sources"] > 0
     assert results["teacher_forced"]["skipped_pairs"] > 0  # perplexity: trained-length pairs

@@ -135,6 +135,11 @@ def test_corpus_scores_equal_sacrebleu_and_carry_signatures():
     assert ter(["A dog"], ["a dog"], lowercase=True)["score"] == 0
     assert chrf(["x"], ["x"])["score"] == pytest.approx(100.0)
     assert bleu(["你好世界"], ["你好世界"], tokenize="zh")["signature"].find("tok:zh") >= 0
+    # tok:zh splits Chinese into characters: 7 of the reference's 8, all 1-4-grams
+    # right, so BLEU = 100 * BP = 100 * exp(1 - 8/7); 13a sees one (wrong) word each.
+    hyp, ref = ["我们今天去公园"], ["我们今天去公园玩"]
+    assert bleu(hyp, ref, tokenize="zh")["score"] == pytest.approx(100 * math.exp(-1 / 7))
+    assert bleu(hyp, ref)["score"] == 0.0
     with pytest.raises(ValueError, match="aligned"):
         bleu(HYPS, REFS[:2])
 

@@ -17,7 +17,8 @@ import tensorflow as tf
 from translator.config import Config, DataConfig, TokenizerConfig, TrainConfig, load_config
 from translator.data import load_splits_from_config
 from translator.pipeline import PipelineStats, TrainingData, make_dataset, padding_fraction
-from translator.tokenizer import END_ID, PAD_ID, START_ID, Tokenizer, train_tokenizers
+from translator.special_tokens import END_ID, PAD_ID, START_ID
+from translator.tokenizer import Tokenizer, train_tokenizers
 
 DATA_DIR = os.environ.get("TRANSLATOR_DATA_DIR")
 SKIP_REASON = "TRANSLATOR_DATA_DIR is not set (it points to the shared test corpora)"

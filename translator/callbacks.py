@@ -38,21 +38,33 @@ from translator.tokenizer import Tokenizer
 class TimeBudget(keras.callbacks.Callback):
     """Stops training cleanly once ``minutes`` of wall-clock time have passed.
 
-    Checked after every batch; Keras then finishes the epoch's bookkeeping
+    The clock starts when training starts and carries on from ``spent`` seconds (what
+    earlier invocations of a resumed run used), so a resumed run gets the *remaining*
+    budget.  Checked after every batch; Keras then finishes the epoch's bookkeeping
     (validation, checkpoint) and ends ``fit`` normally.
     """
 
-    def __init__(self, minutes: float) -> None:
+    def __init__(self, minutes: float, spent: float = 0.0) -> None:
         super().__init__()
         self.seconds = 60.0 * minutes
-        self.start = time.monotonic()
+        self.spent = float(spent)
+        self.start: float | None = None
         self.triggered = False
 
+    def elapsed(self) -> float:
+        """Budget seconds used so far, earlier invocations included."""
+        running = 0.0 if self.start is None else time.monotonic() - self.start
+        return self.spent + running
+
+    def remaining(self) -> float:
+        return self.seconds - self.elapsed()
+
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self.start = time.monotonic()
+        if self.start is None:  # once: a resumed epoch and the rest are two fits
+            self.start = time.monotonic()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if not self.triggered and time.monotonic() - self.start >= self.seconds:
+        if not self.triggered and self.remaining() <= 0:
             self.triggered = True
             self.model.stop_training = True
 
@@ -99,7 +111,12 @@ class RunRecorder(keras.callbacks.Callback):
     logs, saves ``best.keras`` when ``val_loss`` improves, updates the early-stopping
     counter (stopping after ``patience`` epochs without improvement), atomically
     writes ``checkpoints/last.keras`` with the whole state embedded, and rewrites
-    ``metrics.jsonl`` / ``metrics.csv`` from the history.  Only the chief writes.
+    ``metrics.jsonl`` / ``metrics.csv`` from the history.
+
+    Between epochs it also writes ``last.keras`` every ``every_steps`` batches and/or
+    every ``every_seconds`` of wall-clock time, recording how many batches of the
+    current epoch are done (``TrainingState.epoch_step``), so that ``--resume``
+    continues mid-epoch.  Only the chief writes.
     """
 
     def __init__(
@@ -111,6 +128,8 @@ class RunRecorder(keras.callbacks.Callback):
         steps_per_epoch: int,
         write: bool = True,
         time_budget: TimeBudget | None = None,
+        every_steps: int | None = None,
+        every_seconds: float | None = None,
     ) -> None:
         super().__init__()
         self.paths = paths
@@ -120,49 +139,80 @@ class RunRecorder(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.write = write
         self.time_budget = time_budget
+        self.every_steps = every_steps
+        self.every_seconds = every_seconds
         self.twin: keras.Model | None = None
         self.stopped_by: str | None = None
-        self._session_start = time.monotonic()
-        self._epoch_start = self._session_start
-        self._last_batch_end = self._session_start
+        now = time.monotonic()
+        self._session_start: float | None = None
         self._base_wall = state.wall_seconds
-        self._base_train = state.train_seconds
-        self._session_train = 0.0
-        self._epoch_steps = 0
+        self._last_batch_end = now
+        self._last_save = now
+        self._since_save = 0
+        self._epoch = state.epoch
+        self._epoch_steps = state.epoch_step  # a resumed epoch starts part-way
+        self._session_steps = 0
+        state.invocations.append(
+            {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "wall_seconds": 0.0, "steps": 0}
+        )
 
     # timing ---------------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._session_start = time.monotonic()
+        if self._session_start is None:  # once: a resumed epoch and the rest are two fits
+            self._session_start = time.monotonic()
+            self._last_save = self._session_start
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch_start = self._last_batch_end = time.monotonic()
-        self._epoch_steps = 0
+        self._last_batch_end = time.monotonic()
+        if epoch != self._epoch:
+            self._epoch, self._epoch_steps = epoch, 0
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._last_batch_end = time.monotonic()
+        now = time.monotonic()
+        # Batches only: validation and checkpointing are not training throughput.
+        self.state.train_seconds += now - self._last_batch_end
+        self.state.label_tokens += self.label_tokens_per_step
+        self._last_batch_end = now
         self._epoch_steps += 1
+        self._session_steps += 1
+        self._since_save += 1
+        due = (self.every_steps is not None and self._since_save >= self.every_steps) or (
+            self.every_seconds is not None and now - self._last_save >= self.every_seconds
+        )
+        if due and self._epoch_steps < self.steps_per_epoch:  # the epoch's end saves anyway
+            self._update_times(mid_epoch=True)
+            self._save()
 
     def wall_seconds(self) -> float:
-        return self._base_wall + time.monotonic() - self._session_start
+        start = self._session_start if self._session_start is not None else time.monotonic()
+        return self._base_wall + time.monotonic() - start
 
-    def train_seconds(self) -> float:
-        return self._base_train + self._session_train
+    def _update_times(self, mid_epoch: bool) -> None:
+        state = self.state
+        state.step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        state.epoch_step = self._epoch_steps if mid_epoch else 0
+        state.wall_seconds = self.wall_seconds()
+        if self.time_budget is not None:
+            state.budget_seconds = self.time_budget.elapsed()
+        state.invocations[-1]["wall_seconds"] = round(state.wall_seconds - self._base_wall, 3)
+        state.invocations[-1]["steps"] = self._session_steps
+
+    def _save(self) -> None:
+        if self.write:
+            save_checkpoint(self.model, self.paths.last, self.state)
+            write_json(self.paths.last_state, self.state.to_dict(history=False))
+        self._last_save = time.monotonic()
+        self._since_save = 0
 
     # the epoch's bookkeeping --------------------------------------------------------------
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        optimizer = self.model.optimizer
-        # Batches only: validation and checkpointing are not training throughput.
-        self._session_train += self._last_batch_end - self._epoch_start
         partial = self._epoch_steps < self.steps_per_epoch
         state = self.state
         state.epoch = epoch + 1
-        state.step = int(ops.convert_to_numpy(optimizer.iterations))
         state.partial_epoch = partial
-        state.wall_seconds = self.wall_seconds()
-        state.train_seconds = self.train_seconds()
-        state.label_tokens += self._epoch_steps * self.label_tokens_per_step
-        logs["learning_rate"] = current_learning_rate(optimizer)
+        self._update_times(mid_epoch=False)
+        logs["learning_rate"] = current_learning_rate(self.model.optimizer)
 
         monitor = logs.get("val_loss", logs.get("loss"))
         best = math.inf if state.best_val_loss is None else state.best_val_loss
@@ -193,9 +243,8 @@ class RunRecorder(keras.callbacks.Callback):
             }
         )
         state.stopped_by = self.stopped_by
+        self._save()
         if self.write:
-            save_checkpoint(self.model, self.paths.last, state)
-            write_json(self.paths.last_state, state.to_dict(history=False))
             write_history(self.paths, state.history)
 
 

@@ -179,6 +179,9 @@ class TrainConfig:
     jit_compile: bool = True
     coverage_loss_weight: float = 1.0
     seed: int = 1234
+    # Mid-epoch checkpoints (resumable from that batch); null turns either trigger off.
+    checkpoint_every_steps: int | None = None
+    checkpoint_every_minutes: float | None = 5.0
 
     def validate(self) -> None:
         _positive("train.batch_size", self.batch_size)
@@ -190,6 +193,10 @@ class TrainConfig:
         )
         if self.clipnorm is not None:
             _positive("train.clipnorm", self.clipnorm)
+        if self.checkpoint_every_steps is not None:
+            _positive("train.checkpoint_every_steps", self.checkpoint_every_steps)
+        if self.checkpoint_every_minutes is not None:
+            _positive("train.checkpoint_every_minutes", self.checkpoint_every_minutes)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing!r} must be in [0, 1)")
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from translator.tokenizer import END_ID, PAD_ID, START_ID, UNK_ID, UNK_TEXT, Tokenizer
+from translator.special_tokens import END_ID, PAD_ID, START_ID, UNK_ID, UNK_TEXT
+from translator.tokenizer import Tokenizer
 
 
 def extend_source(

@@ -40,7 +40,7 @@ from typing import Any
 import tensorflow as tf
 
 from translator.config import STRATEGIES, DecodeConfig
-from translator.tokenizer import END_ID, PAD_ID, START_ID
+from translator.special_tokens import END_ID, PAD_ID, START_ID
 
 _NEG_INF = float("-inf")
 _TOP_K_CHUNK = 64  # about this many columns per chunk in _row_top_k (32-128: all close)

@@ -32,7 +32,8 @@ import tensorflow as tf
 from translator.config import STRATEGIES, Config, DecodeConfig
 from translator.copying import detokenize_extended, extend_source, restore_pieces
 from translator.decoding import DecodeResult, decode
-from translator.tokenizer import PAD_ID, Tokenizer
+from translator.special_tokens import PAD_ID
+from translator.tokenizer import Tokenizer
 
 # --------------------------------------------------------------------------- settings
 

@@ -1,6 +1,6 @@
 """Teacher-forcing loss and metrics over real (non-padding) target tokens.
 
-Labels use id 0 for padding (``translator.tokenizer.PAD_ID``); every function and
+Labels use id 0 for padding (``translator.special_tokens.PAD_ID``); every function and
 class here ignores those positions and averages over the real tokens only.
 
 * :class:`MaskedCrossEntropy` -- the training loss: token-level cross-entropy with
@@ -22,8 +22,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from translator.special_tokens import PAD_ID
+
 _PACKAGE = "translator"
-PAD_ID = 0  # mirrors translator.tokenizer.PAD_ID (kept local: no TF-text import needed)
 
 
 def token_nll(labels: Any, logits: Any) -> tuple[Any, Any]:

@@ -12,6 +12,7 @@ from translator.attention import coverage_loss
 from translator.config import Config, ConfigError, ModelConfig
 from translator.decoder import Decoder
 from translator.encoder import Bridge, Encoder
+from translator.special_tokens import PAD_ID
 
 _PACKAGE = "translator"
 
@@ -158,7 +159,7 @@ class Seq2Seq(keras.Model):
         logits, weights = self.decoder(decoder_input_ids, state, training=bool(training))
         if training and self.decoder.coverage:
             weight = self.model_args["coverage_loss_weight"]
-            self.add_loss(weight * coverage_loss(weights, ops.not_equal(decoder_input_ids, 0)))
+            self.add_loss(weight * coverage_loss(weights, ops.not_equal(decoder_input_ids, PAD_ID)))
         if return_attention:
             return logits, weights
         return logits

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import keras
@@ -125,6 +124,5 @@ class BudgetCosine(keras.callbacks.Callback):
         self._step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-        elapsed = time.monotonic() - self.budget.start
-        self.model.optimizer.learning_rate = self.rate(self._step, elapsed)
+        self.model.optimizer.learning_rate = self.rate(self._step, self.budget.elapsed())
         self._step += 1

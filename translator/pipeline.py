@@ -39,7 +39,8 @@ import tensorflow as tf
 
 from translator.config import Config, ConfigError, DataConfig
 from translator.copying import extend_source, extend_target
-from translator.tokenizer import END_ID, PAD_ID, START_ID, Tokenizer, tokenize_all
+from translator.special_tokens import END_ID, PAD_ID, START_ID
+from translator.tokenizer import Tokenizer, tokenize_all
 
 DEFAULT_NUM_BUCKETS = 40  # quantiles; spa-en: 15 distinct boundaries, 8% padding
 
@@ -387,6 +388,13 @@ class TrainingData:
             pad_to_bucket_boundary=self.pad_to_bucket_boundary,
             drop_remainder=self.drop_remainder,
         )
+
+    def rest_of_epoch(self, epoch: int, done: int) -> tf.data.Dataset:
+        """Epoch ``epoch`` without its first ``done`` batches (a run resumed mid-epoch
+        sees exactly the batches an uninterrupted run would have seen next)."""
+        ds = self.epoch_dataset(epoch).skip(done)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(self.steps_per_epoch - done))
+        return _deterministic(ds).prefetch(tf.data.AUTOTUNE)
 
     def dataset(self, initial_epoch: int, epochs: int) -> tf.data.Dataset:
         """Epochs ``initial_epoch .. epochs - 1`` back to back (``steps_per_epoch`` each)."""

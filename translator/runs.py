@@ -223,6 +223,8 @@ class TrainingState:
 
     Attributes:
         epoch: epochs finished (the next epoch to run).
+        epoch_step: batches of epoch ``epoch`` already trained (a checkpoint written
+            mid-epoch); 0 at an epoch boundary.
         step: optimizer steps taken.
         partial_epoch: the last finished epoch was cut short (time budget).
         wall_seconds: wall-clock time of all training invocations together.
@@ -231,11 +233,15 @@ class TrainingState:
         best_val_loss, best_epoch, best_val_perplexity: the best epoch so far.
         early_stopping_wait: epochs since the last improvement.
         stopped_by: ``early_stopping``, ``time_budget`` or None.
+        budget_seconds: time-budget seconds used (a resumed run gets the rest).
         history: one record per finished epoch (what ``metrics.jsonl`` holds).
+        invocations: one record per training command (start time, wall seconds,
+            steps), as of its last checkpoint.
     """
 
     seed: int = 0
     epoch: int = 0
+    epoch_step: int = 0
     step: int = 0
     partial_epoch: bool = False
     wall_seconds: float = 0.0
@@ -246,7 +252,9 @@ class TrainingState:
     best_val_perplexity: float | None = None
     early_stopping_wait: int = 0
     stopped_by: str | None = None
+    budget_seconds: float = 0.0
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    invocations: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     version: int = STATE_VERSION
 
     def to_dict(self, history: bool = True) -> dict[str, Any]:
@@ -263,20 +271,50 @@ class TrainingState:
 
 
 def save_checkpoint(model: keras.Model, path: str | Path, state: TrainingState) -> Path:
-    """Atomically saves the compiled model (optimizer included) with ``state`` inside."""
+    """Atomically saves the compiled model (optimizer included) with ``state`` inside.
+
+    Raises:
+        RunError: the file could not be written (a full disk, a file-size limit...);
+            ``path`` still holds the previous checkpoint.
+    """
 
     def write(tmp: Path) -> None:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(STATE_MEMBER, json.dumps(state.to_dict(), default=_json_default))
 
-    return atomic_write(path, write)
+    try:
+        return atomic_write(path, write)
+    except (OSError, RuntimeError, ValueError, zipfile.BadZipFile) as err:
+        kept = "it still holds the previous checkpoint" if Path(path).exists() else "none kept"
+        raise RunError(f"could not write the checkpoint {path} ({err}); {kept}") from err
+
+
+def _corrupt(path: str | Path, err: BaseException) -> RunError:
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return RunError(
+        f"{path} is truncated or corrupt ({reason}); restore it from a copy, "
+        "or delete it to start that part over"
+    )
 
 
 def read_checkpoint_state(path: str | Path) -> TrainingState:
-    """The training state embedded in a checkpoint by :func:`save_checkpoint`."""
-    with zipfile.ZipFile(path) as archive:
-        return TrainingState.from_dict(json.loads(archive.read(STATE_MEMBER).decode("utf-8")))
+    """The training state embedded in a checkpoint by :func:`save_checkpoint`
+    (:class:`RunError` naming the file when it cannot be read)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read(STATE_MEMBER).decode("utf-8"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise _corrupt(path, err) from err
+    return TrainingState.from_dict(data)
+
+
+def load_checkpoint_weights(model: keras.Model, path: str | Path) -> None:
+    """Loads the weights (and optimizer state) of ``path`` into a built ``model``."""
+    try:
+        model.load_weights(path)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise _corrupt(path, err) from err
 
 
 def write_history(paths: RunPaths, history: list[dict[str, Any]]) -> None:
@@ -332,9 +370,8 @@ def fill_vocab_sizes(config: Config, source: Tokenizer, target: Tokenizer) -> Co
     return config.replace(model=model)
 
 
-def load_run_setup(run_dir: str | Path) -> tuple[Config, Tokenizer, Tokenizer]:
-    """``(config, source_tokenizer, target_tokenizer)`` of a run folder, vocabulary
-    sizes filled in; :class:`RunError` naming what is missing otherwise."""
+def _require_run(run_dir: str | Path) -> RunPaths:
+    """The run's paths; :class:`RunError` saying what is missing when it is no run."""
     paths = RunPaths(Path(run_dir))
     if not paths.root.is_dir():
         raise RunError(
@@ -344,6 +381,13 @@ def load_run_setup(run_dir: str | Path) -> tuple[Config, Tokenizer, Tokenizer]:
         raise RunError(f"{paths.root} is not a run folder (no config.yaml)")
     if not paths.tokenizers.is_dir():
         raise RunError(f"{paths.root} is not a complete run folder: tokenizers is missing")
+    return paths
+
+
+def load_run_setup(run_dir: str | Path) -> tuple[Config, Tokenizer, Tokenizer]:
+    """``(config, source_tokenizer, target_tokenizer)`` of a run folder, vocabulary
+    sizes filled in; :class:`RunError` naming what is missing otherwise."""
+    paths = _require_run(run_dir)
     try:
         config = load_config(paths.config)
     except ConfigError as err:
@@ -355,7 +399,7 @@ def load_run_setup(run_dir: str | Path) -> tuple[Config, Tokenizer, Tokenizer]:
 def find_checkpoint(run_dir: str | Path, checkpoint: str, fallback: bool = False) -> Path:
     """The ``.keras`` file of ``checkpoint``; with ``fallback`` the other finished
     weights (``best`` <-> ``final``) when it is missing."""
-    paths = RunPaths(Path(run_dir))
+    paths = _require_run(run_dir)
     order = [checkpoint]
     if fallback:
         order += [c for c in ("best", "final") if c != checkpoint]
@@ -377,7 +421,10 @@ def load_run(
     """
     config, source_tokenizer, target_tokenizer = load_run_setup(run_dir)
     path = find_checkpoint(run_dir, checkpoint, fallback)
-    model = keras.saving.load_model(path, compile=False)
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+        raise _corrupt(path, err) from err
     return config, model, source_tokenizer, target_tokenizer
 
 

@@ -200,7 +200,17 @@ class ExportedTranslator:
         Returns:
             The signature's outputs as numpy arrays (see the module doc), with the
             string outputs (``translations``, ``source_pieces``, ``target_pieces``)
-            decoded to ``str`` (object arrays).
+            decoded to ``str`` (object arrays), and ``replaced`` bool [B]: the input
+            had text with no UTF-8 form, which was replaced before translating (see
+            below).  One row per input, in order, always: an input that has no UTF-8
+            form never fails the batch.  A ``str`` with lone surrogates (``"\\ud800"``,
+            e.g. from a bad UTF-16 decode) has each replaced by U+FFFD (a valid
+            surrogate pair becomes its character); ``bytes`` that are not valid UTF-8
+            are decoded with U+FFFD for the bad bytes.  Other text, control characters
+            and NUL included, is translated as it is.
+
+        Raises:
+            TypeError: an input that is neither ``str`` nor ``bytes`` (naming its index).
         """
         if isinstance(strings, str):
             strings = [strings]
@@ -213,13 +223,15 @@ class ExportedTranslator:
         )
         inputs = signature_inputs(settings, n_best=n_best, seed=seed, max_length=max_length)
         specs = {spec.name: spec.dtype for spec in _TRANSLATE_SIGNATURE[1:]}
+        texts, replaced = _utf8(strings)
         outputs = self._translate(
-            text=tf.constant(_utf8(strings), tf.string),
+            text=tf.constant(texts, tf.string, shape=[len(texts)]),
             **{name: tf.constant(value, specs[name]) for name, value in inputs.items()},
         )
         result = {name: value.numpy() for name, value in outputs.items()}
         for name in STRING_OUTPUTS:
             result[name] = _decode_strings(result[name])
+        result["replaced"] = np.asarray(replaced, dtype=bool).reshape([len(texts)])
         return result
 
     def __call__(self, strings: Sequence[str] | str, **kwargs: Any) -> list[str]:
@@ -227,21 +239,36 @@ class ExportedTranslator:
         return [row[0] for row in self.translate(strings, **kwargs)["translations"]]
 
 
-def _utf8(strings: Sequence[str | bytes]) -> list[bytes]:
-    """UTF-8 bytes of each input; text that has no UTF-8 form gets a clear error."""
-    out = []
+def _utf8(strings: Sequence[str | bytes]) -> tuple[list[bytes], list[bool]]:
+    """-> (the UTF-8 bytes of each input, whether it had to be repaired to have them).
+
+    Every input gives one entry: lone surrogates in a ``str`` become U+FFFD (valid
+    surrogate pairs are joined into their character), and ``bytes`` that are not UTF-8
+    are decoded with U+FFFD for the bad bytes.
+    """
+    out, replaced = [], []
     for i, text in enumerate(strings):
-        if isinstance(text, bytes):
-            out.append(text)
+        if isinstance(text, bytes | np.bytes_):
+            data = bytes(text)
+            try:
+                data.decode("utf-8")
+                out.append(data)
+                replaced.append(False)
+            except UnicodeDecodeError:
+                out.append(data.decode("utf-8", errors="replace").encode("utf-8"))
+                replaced.append(True)
             continue
+        if not isinstance(text, str):
+            raise TypeError(f"input {i} is a {type(text).__name__}, not text (str or bytes)")
         try:
             out.append(text.encode("utf-8"))
-        except UnicodeEncodeError as err:
-            raise ValueError(
-                f"input {i} is not valid Unicode text: {err.reason} at character "
-                f"{err.start} ({text[err.start : err.end]!r})"
-            ) from None
-    return out
+            replaced.append(False)
+        except UnicodeEncodeError:
+            # UTF-16 round trip: pairs join, each lone surrogate becomes U+FFFD.
+            fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+            out.append(fixed.encode("utf-8"))
+            replaced.append(True)
+    return out, replaced
 
 
 def _decode_strings(array: np.ndarray) -> np.ndarray:
@@ -252,11 +279,16 @@ def _decode_strings(array: np.ndarray) -> np.ndarray:
     return out
 
 
+class CorruptExportError(ValueError):
+    """An export folder whose files cannot be read (the message names the folder)."""
+
+
 def load_exported(path: str | Path) -> ExportedTranslator:
     """Loads an export written by ``python -m translator.export``.
 
     Imports ``tensorflow_text`` first (it registers the tokenizer ops).  Raises
-    ``FileNotFoundError`` when ``path`` is not an export.
+    ``FileNotFoundError`` when ``path`` is not an export and
+    :class:`CorruptExportError` when its files cannot be read.
     """
     import tensorflow_text  # noqa: F401  (registers ops the SavedModel needs)
 
@@ -266,9 +298,15 @@ def load_exported(path: str | Path) -> ExportedTranslator:
             f"no exported model at {path}; export a trained run with "
             f"`python -m translator.export --run runs/<name> --out {path}`"
         )
-    module = tf.saved_model.load(str(path))
     meta_path = path / "assets" / METADATA_FILE
-    metadata = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    try:
+        module = tf.saved_model.load(str(path))
+        metadata = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    except Exception as err:  # protobuf, TF and JSON errors alike: one clear message
+        reason = " ".join(str(err).split())[:300] or type(err).__name__
+        raise CorruptExportError(
+            f"the export at {path} is truncated or corrupt ({reason}); export the run again"
+        ) from err
     return ExportedTranslator(module, metadata, path)
 
 

@@ -53,15 +53,17 @@ import tensorflow_text as tf_text
 from tensorflow_text.python.ops import sentencepiece_tokenizer as _tf_text_sp
 
 from translator.config import TokenizerConfig
+from translator.special_tokens import (
+    END_ID,
+    PAD_ID,
+    RESERVED_PIECES,
+    START_ID,
+    UNK_ID,
+    UNK_TEXT,
+)
 
 _LOG = logging.getLogger(__name__)
 
-PAD_ID = 0
-UNK_ID = 1
-START_ID = 2
-END_ID = 3
-RESERVED_PIECES = ("<pad>", "<unk>", "<s>", "</s>")
-UNK_TEXT = "⁇"  # how an unknown id shows in detokenized char/word text
 
 FORMAT_VERSION = 1
 PAIR_INDEX_FILE = "tokenizers.json"

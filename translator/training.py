@@ -46,6 +46,7 @@ from translator.runs import (
     TrainingState,
     check_output,
     fill_vocab_sizes,
+    load_checkpoint_weights,
     read_checkpoint_state,
     remove_stale_temporaries,
     save_weights_only,
@@ -145,10 +146,9 @@ def _train(
     def scope() -> Any:  # a fresh context each time: a strategy scope is single-use
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
-    budget = None
-    if options.time_budget_minutes is not None:
-        budget = TimeBudget(options.time_budget_minutes)
-    over_budget = config.train.schedule == "budget_cosine" and budget is not None
+    over_budget = (
+        config.train.schedule == "budget_cosine" and options.time_budget_minutes is not None
+    )
     with scope():
         model = build_model(config)
         # Built once to know whether XLA is on, which decides the batch shapes.
@@ -171,12 +171,14 @@ def _train(
 
     state = TrainingState(seed=config.train.seed)
     if options.resume and paths.last.is_file():
-        with scope():
-            model.load_weights(paths.last)
         state = read_checkpoint_state(paths.last)
-    initial_epoch = state.epoch
+        with scope():
+            load_checkpoint_weights(model, paths.last)
     if chief and state.history:
         write_history(paths, state.history)  # drop lines of an epoch that never finished
+    budget = None
+    if options.time_budget_minutes is not None:  # a resumed run gets what is left
+        budget = TimeBudget(options.time_budget_minutes, spent=state.budget_seconds)
 
     callbacks: list[keras.callbacks.Callback] = list(options.callbacks)
     if budget is not None:
@@ -200,28 +202,44 @@ def _train(
         data.steps_per_epoch,
         write=chief,
         time_budget=budget,
+        every_steps=config.train.checkpoint_every_steps,
+        every_seconds=(
+            None
+            if config.train.checkpoint_every_minutes is None
+            else 60.0 * config.train.checkpoint_every_minutes
+        ),
     )
     callbacks.append(recorder)
     if chief:
         callbacks.append(TensorBoardLogger(paths.logs))
 
-    verbose = options.verbose
     if strategy is not None:
         prebuild_for_distribution(model, strategy, data)
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         vector_step_logs(model)
-    epochs = config.train.epochs
-    if initial_epoch < epochs and state.stopped_by != "early_stopping":
+    epochs, epoch, done = config.train.epochs, state.epoch, state.epoch_step
+
+    def fit(dataset: tf.data.Dataset, last_epoch: int, steps: int) -> None:
         model.fit(
-            data.dataset(initial_epoch, epochs),
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=data.steps_per_epoch,
+            dataset,
+            epochs=last_epoch,
+            initial_epoch=epoch,
+            steps_per_epoch=steps,
             validation_data=val_data,
             callbacks=callbacks,
-            verbose=verbose,
+            verbose=options.verbose,
             shuffle=False,  # the order is TrainingData's (seeded per epoch)
         )
+
+    can_train = epoch < epochs and state.stopped_by != "early_stopping"
+    if budget is not None and budget.remaining() <= 0:
+        can_train = False  # the budget was spent by earlier invocations
+    if can_train and done:  # resumed mid-epoch: that epoch's remaining batches first
+        fit(data.rest_of_epoch(epoch, done), epoch + 1, data.steps_per_epoch - done)
+        epoch += 1
+        can_train = epoch < epochs and not model.stop_training
+    if can_train:
+        fit(data.dataset(epoch, epochs), epochs, data.steps_per_epoch)
     if chief:
         twin = save_weights_only(model, paths.final, recorder.twin)
         if not paths.best.exists():  # no epoch finished in this folder yet
@@ -278,6 +296,7 @@ def summarize(
         "stopped_by": state.stopped_by or "epochs",
         "train_seconds": round(train_seconds, 3),
         "wall_seconds": round(state.wall_seconds, 3),
+        "invocations": state.invocations,
         "session_seconds": round(session_seconds, 3),
         "tokens_per_second": (
             round(state.label_tokens / train_seconds, 1) if train_seconds else None

@@ -26,15 +26,19 @@ Inputs, in order: ``model`` (a name listed by ``/models``), ``text``, ``strategy
 ``{"type": "matplotlib", "plot": "data:image/png;base64,..."}`` (``None`` for
 models without attention); notes (Markdown: truncation, timing, warnings).  Empty
 input, an unknown model or no model at all raise an error whose message says what
-to do (``gradio_client`` raises ``AppError`` with it).  ``/models`` lists the
-models: name, task, label, examples.
+to do (``gradio_client`` raises ``AppError`` with it).  Numbers out of range are
+clamped and unreadable ones (text, NaN) take the default, and the notes say so; inputs
+longer than 20,000 characters are cut, and text that is not valid UTF-8 has its
+undecodable bytes replaced (noted too); JSON request bodies over 16 MiB are refused
+(413).  ``/models`` lists the models: name, task, label, examples.
 
 The page never accepts a file-system path: the dropdowns offer only the names
 found at startup, and requests naming anything else are refused.
 
 The package has one idea per module: :mod:`translator.demo.catalog` (finding the
 exports and describing them), :mod:`translator.demo.service` (validating a request and
-answering it) and :mod:`translator.demo.page` (the Gradio page and ``main``).
+answering it), :mod:`translator.demo.guard` (the HTTP guard before gradio's routes) and
+:mod:`translator.demo.page` (the Gradio page and ``main``).
 """
 
 from translator.demo.catalog import (
@@ -51,6 +55,7 @@ from translator.demo.catalog import (
     model_score,
     read_metadata,
 )
+from translator.demo.guard import MAX_BODY_BYTES, RequestGuard
 from translator.demo.page import API_NAMES, DEFAULT_CONCURRENCY, DemoApp, build_demo, main
 from translator.demo.service import (
     EMPTY_MESSAGE,
@@ -74,6 +79,7 @@ __all__ = [
     "DEFAULT_EXAMPLES",
     "EMPTY_MESSAGE",
     "MAX_BEAM",
+    "MAX_BODY_BYTES",
     "MAX_INPUT_CHARS",
     "MAX_N_BEST",
     "NBEST_HEADERS",
@@ -87,6 +93,7 @@ __all__ = [
     "DemoService",
     "ModelCache",
     "ModelInfo",
+    "RequestGuard",
     "build_demo",
     "clean_input",
     "default_examples",

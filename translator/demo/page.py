@@ -9,6 +9,8 @@ imported when the page is built.
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -119,13 +121,29 @@ def strategy_radio(value: str) -> gr.Radio:
     return radio
 
 
+def lenient(component: Any) -> Any:
+    """``component`` handing the raw request value to the service.
+
+    Gradio's sliders refuse out-of-range API values with an unnamed "Value 0 is less than
+    minimum value 1." and fail without a message on text, NaN or None;
+    :meth:`~translator.demo.service.DecodeSettings.from_request` clamps them instead (or
+    takes the default) and the notes say which setting it changed.  The page's own
+    controls only send values in range.
+    """
+    component.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    return component
+
+
 def decoding_controls(defaults: Mapping[str, Any]) -> Decoding:
-    """The strategy and its settings, the ones the strategy does not use hidden."""
+    """The strategy and its settings, the ones the strategy does not use hidden.
+
+    The numbers are :func:`lenient`: the service checks them.
+    """
     import gradio as gr
 
     initial = initial_strategy(defaults)
     beam, sampling = initial == "beam", initial == "sample"
-    return Decoding(
+    d = Decoding(
         strategy=strategy_radio(initial),
         beam_size=gr.Slider(
             1,
@@ -156,6 +174,9 @@ def decoding_controls(defaults: Mapping[str, Any]) -> Decoding:
         ),
         seed=gr.Number(value=0, precision=0, minimum=0, label="Seed (sampling)", visible=sampling),
     )
+    for control in (d.beam_size, d.length_penalty, d.temperature, d.n_best, d.seed):
+        lenient(control)
+    return d
 
 
 def input_column(app: DemoService, task: str, models: Sequence[ModelInfo]) -> dict[str, Any]:
@@ -320,6 +341,48 @@ def wire_model(app: DemoService, tab: TaskTab) -> None:
 # --------------------------------------------------------------------------- the app
 
 
+@functools.cache
+def demo_blocks_class() -> type[gr.Blocks]:
+    """``gr.Blocks`` with the demo's guards (a class made once gradio is imported).
+
+    * ``launch`` installs :class:`~translator.demo.guard.RequestGuard` (413 for JSON
+      bodies over 16 MiB; bytes that are not UTF-8 reach the service, which replaces
+      them and says so) in front of gradio's routes;
+    * a request with too few inputs gets a message naming the inputs, not gradio's
+      bare error (whose details only the server log shows).
+    """
+    import gradio as gr
+    from starlette.middleware import Middleware
+
+    from translator.demo.guard import RequestGuard
+
+    class DemoBlocks(gr.Blocks):
+        def launch(self, *args: Any, **kwargs: Any) -> Any:
+            app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+            middleware = list(app_kwargs.get("middleware") or ())
+            app_kwargs["middleware"] = [*middleware, Middleware(RequestGuard)]
+            return super().launch(*args, app_kwargs=app_kwargs, **kwargs)
+
+        def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
+            try:
+                super().validate_inputs(block_fn, inputs)
+            except ValueError:
+                wanted = len(block_fn.inputs)
+                try:
+                    names = list(inspect.signature(block_fn.fn).parameters)[:wanted]
+                except (TypeError, ValueError):
+                    names = []
+                listed = f" ({', '.join(names)})" if len(names) == wanted else ""
+                raise gr.Error(
+                    f"This endpoint takes {wanted} inputs{listed}; the request sent {len(inputs)}.",
+                    title="Cannot run",
+                    print_exception=False,
+                ) from None
+
+    DemoBlocks.__doc__ = demo_blocks_class.__doc__
+    return DemoBlocks
+
+
 class DemoApp(DemoService):
     """The request service with its page (see :meth:`build`).
 
@@ -330,10 +393,11 @@ class DemoApp(DemoService):
     """
 
     def build(self) -> gr.Blocks:
-        """The ``gr.Blocks`` app (queue set: at most ``DEFAULT_CONCURRENCY`` jobs at once)."""
+        """The ``gr.Blocks`` app (queue set: at most ``DEFAULT_CONCURRENCY`` jobs at once;
+        the guards of :func:`demo_blocks_class`)."""
         import gradio as gr
 
-        with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+        with demo_blocks_class()(title=TITLE, analytics_enabled=False) as demo:
             gr.Markdown(INTRO)
             if not self.models:
                 gr.Markdown(self.no_model_message(markdown=True), elem_id="no-model")
@@ -390,6 +454,8 @@ __all__ = [
     "DemoApp",
     "TaskTab",
     "build_demo",
+    "demo_blocks_class",
+    "lenient",
     "main",
     "strategy_radio",
     "task_tab",

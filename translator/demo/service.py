@@ -2,12 +2,13 @@
 
 :class:`DecodeSettings` checks and clamps what the page or an API client sent (an
 unknown strategy is refused; out-of-range numbers are clamped, unreadable ones take the
-default) and turns it into the model's :class:`~translator.config.DecodeConfig` with
-:func:`translator.inference.resolve_decode`, the one mapping from user choices to
-decode settings.  :class:`DemoService` finds the model a request names (only names
-found at startup, never a path), runs it and returns a :class:`DemoResult`: the best
-output, the n-best rows, the attention heatmap as PNG bytes, and notes.  Errors the
-user can fix raise :class:`DemoError` with a message that says what to do.
+default, and the notes say so) and turns it into the model's
+:class:`~translator.config.DecodeConfig` with :func:`translator.inference.resolve_decode`,
+the one mapping from user choices to decode settings.  :class:`DemoService` finds the
+model a request names (only names found at startup, never a path), runs it and returns
+a :class:`DemoResult`: the best output, the n-best rows, the attention heatmap as PNG
+bytes, and notes.  Errors the user can fix raise :class:`DemoError` with a message that
+says what to do.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ STRATEGY_LABELS = {"greedy": "greedy", "beam": "beam", "sample": "sampling"}
 #: Other names requests may use: the page's label, as older API clients send it.
 STRATEGY_ALIASES = {"sampling": "sample"}
 NBEST_HEADERS = ["rank", "output", "score", "log-prob", "tokens"]
+#: The settings each strategy uses (the others are ignored, and not reported when wrong).
+STRATEGY_SETTINGS = {
+    "greedy": frozenset(),
+    "beam": frozenset({"beam_size", "length_penalty", "n_best"}),
+    "sample": frozenset({"temperature", "n_best", "seed"}),
+}
+#: How the notes name each setting.
+SETTING_LABELS = {
+    "beam_size": "Beam width",
+    "length_penalty": "Length penalty",
+    "temperature": "Temperature",
+    "n_best": "n-best",
+    "seed": "Seed",
+}
 
 #: What to run when there is no export (``{root}``: the models folder).
 MAKE_MODEL_COMMANDS = (
@@ -54,6 +69,7 @@ NO_TASK_MESSAGE = (
     "(python -m translator.export --run runs/<name> --out {root}/<name>) and restart the demo."
 )
 EMPTY_MESSAGE = "The input is empty: type or paste some text first (or click an example)."
+NOT_UTF8_NOTE = "The input was not valid UTF-8; undecodable bytes were replaced by �."
 
 
 def canonical_strategy(name: Any, default: str = "beam") -> str | None:
@@ -62,6 +78,20 @@ def canonical_strategy(name: Any, default: str = "beam") -> str | None:
     strategy = str(name or default).strip().lower()
     strategy = STRATEGY_ALIASES.get(strategy, strategy)
     return strategy if strategy in STRATEGIES else None
+
+
+def _number(value: float) -> str:
+    """``16``, ``0.05``, ``2147483647``, ``1e+308``: a number for a message."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _shown(value: Any) -> str:
+    """A request value for a message: its repr, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class DemoError(ValueError):
@@ -80,13 +110,20 @@ def clean_input(text: Any, limit: int = MAX_INPUT_CHARS) -> tuple[str, list[str]
     if isinstance(text, bytes):
         decoded = text.decode("utf-8", errors="replace")
         if decoded.encode("utf-8") != text:
-            notes.append("The input was not valid UTF-8; undecodable bytes were replaced by �.")
+            notes.append(NOT_UTF8_NOTE)
         text = decoded
     text = str(text)
-    valid = text.encode("utf-8", errors="replace").decode("utf-8")
-    if valid != text:  # lone surrogates from JSON escapes
-        notes.append("The input held invalid Unicode characters; they were replaced by ?.")
-        text = valid
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:  # undecodable bytes as U+DC80-U+DCFF (surrogateescape; the HTTP guard's escapes)
+            raw = text.encode("utf-8", errors="surrogateescape")
+        except UnicodeEncodeError:  # other lone surrogates, from JSON escapes
+            notes.append("The input held invalid Unicode characters; they were replaced by ?.")
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
+        else:
+            notes.append(NOT_UTF8_NOTE)
+            text = raw.decode("utf-8", errors="replace")
     if len(text) > limit:
         notes.append(f"The input had {len(text):,} characters; only the first {limit:,} were used.")
         text = text[:limit]
@@ -107,6 +144,8 @@ class DecodeSettings:
     temperature: float = 1.0
     n_best: int = 3
     seed: int = 0
+    #: What :meth:`from_request` changed (out-of-range or unreadable values), for the notes.
+    notes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def from_request(
@@ -118,27 +157,49 @@ class DecodeSettings:
         n_best: Any,
         seed: Any,
     ) -> DecodeSettings:
-        """Validates raw values (from the page or an API client)."""
+        """Validates raw values (from the page or an API client).
+
+        Out-of-range numbers are clamped and unreadable ones (text, NaN, infinity)
+        take the default; for the settings the strategy uses, :attr:`notes` says so.
+        Missing values (None, "") take the default silently.
+        """
         name = canonical_strategy(strategy)
         if name is None:
-            shown = str(strategy or "beam").strip().lower()
+            shown = str(strategy or "beam").strip().lower()[:40]
             choices = tuple(STRATEGY_LABELS.values())
             raise DemoError(f"Unknown decoding strategy {shown!r}: choose one of {choices}.")
+        used = STRATEGY_SETTINGS[name]
+        notes: list[str] = []
 
-        def number(value: Any, default: float, lo: float, hi: float) -> float:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
+        def number(key: str, value: Any, default: float, lo: float, hi: float) -> float:
+            if value is None or (isinstance(value, str) and not value.strip()):
                 return default
-            return default if not math.isfinite(value) else min(max(value, lo), hi)
+            label = SETTING_LABELS[key]
+            try:
+                read = float(value)
+            except (TypeError, ValueError, OverflowError):
+                read = math.nan
+            if not math.isfinite(read):
+                if key in used:
+                    shown = _shown(value)
+                    notes.append(f"{label} {shown} is not a number: {default:g} was used.")
+                return default
+            clamped = min(max(read, lo), hi)
+            if clamped != read and key in used:
+                span = f"{_number(lo)}-{_number(hi)}"
+                notes.append(
+                    f"{label} {_number(read)} is outside {span}: {_number(clamped)} was used."
+                )
+            return clamped
 
         return cls(
             strategy=name,
-            beam_size=int(number(beam_size, 5, 1, MAX_BEAM)),
-            length_penalty=number(length_penalty, 1.0, 0.0, 2.0),
-            temperature=number(temperature, 1.0, 0.05, 2.0),
-            n_best=int(number(n_best, 1, 1, MAX_N_BEST)),
-            seed=int(number(seed, 0, 0, 2**31 - 1)),
+            beam_size=int(number("beam_size", beam_size, 5, 1, MAX_BEAM)),
+            length_penalty=number("length_penalty", length_penalty, 1.0, 0.0, 2.0),
+            temperature=number("temperature", temperature, 1.0, 0.05, 2.0),
+            n_best=int(number("n_best", n_best, 1, 1, MAX_N_BEST)),
+            seed=int(number("seed", seed, 0, 0, 2**31 - 1)),
+            notes=tuple(notes),
         )
 
     def decode_config(self, defaults: DecodeConfig) -> DecodeConfig:
@@ -281,6 +342,7 @@ class DemoService:
         text, notes = clean_input(text)
         if not text.strip():
             raise DemoError(EMPTY_MESSAGE)
+        notes.extend(settings.notes)
         if settings.strategy == "beam" and settings.n_best > settings.beam_size:
             notes.append(f"Beam search keeps {settings.beam_size} hypotheses: n-best cut to that.")
         translator = self.cache.get(info.name)
@@ -395,6 +457,7 @@ __all__ = [
     "MAX_INPUT_CHARS",
     "MAX_N_BEST",
     "NBEST_HEADERS",
+    "NOT_UTF8_NOTE",
     "STRATEGIES",
     "STRATEGY_LABELS",
     "DecodeSettings",
