@@ -164,8 +164,9 @@ def test_edge_inputs_give_defined_outputs(artifacts):  # noqa: F811
     assert (sampled["translations"] == again["translations"]).all()
     assert translator(["abc"]) == [translator.translate(["abc"])["translations"][0, 0]]
     assert translator.translate([])["translations"].shape[0] == 0
-    with pytest.raises(ValueError, match=r"input 1 is not valid Unicode text.*surrogate"):
-        translator.translate(["abc", "ab\ud800c"])  # a lone surrogate has no UTF-8 form
+    out = translator.translate(["abc", "ab\ud800c"])  # a lone surrogate has no UTF-8 form
+    assert out["replaced"].tolist() == [False, True]  # kept, with U+FFFD in its place
+    assert out["translations"][1, 0] == translator(["ab\ufffdc"])[0]
 
 
 def test_signatures_and_metadata(artifacts):  # noqa: F811

@@ -85,7 +85,7 @@ def test_errors_are_one_line_and_exit_2(artifacts, tmp_path):  # noqa: F811
     first, third = loaded(artifacts.export)(["abc", "dcba"])
     assert proc.stdout.decode("utf-8") == f"{first}\n\n{third}\n"
     stderr = proc.stderr.decode().replace("\r", "\n").split("\n")  # and the progress bar
-    assert f"warning: {bad}, line 2: not valid UTF-8 (byte 0xf1 at byte 4); not translated" in (
+    assert f"warning: {bad}, line 2: not valid UTF-8 (byte 0xf1 at byte 3); not translated" in (
         stderr
     )
     assert "1 of 3 lines" in stderr[-2] and "iconv" in stderr[-2]

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from translator.cells import make_rnn, num_states
+from translator.special_tokens import PAD_ID
 
 _PACKAGE = "translator"
 
@@ -82,7 +83,7 @@ class Encoder(keras.layers.Layer):
         self.built = True
 
     def call(self, source_ids: Any, training: bool = False) -> tuple[Any, list[list[Any]], Any]:
-        mask = ops.not_equal(source_ids, 0)
+        mask = ops.not_equal(source_ids, PAD_ID)
         x = self.dropout_layer(self.embedding(source_ids), training=training)
         n = num_states(self.cell)
         states = []

@@ -118,7 +118,26 @@ def strategy_radio(value: str) -> gr.Radio:
         return check(payload)
 
     radio.preprocess = preprocess  # type: ignore[method-assign]
-    return radio
+    return quiet(radio)
+
+
+def quiet(component: Any) -> Any:
+    """``component`` whose gradio checks (a value not among the choices) refuse a
+    request without printing a traceback to the server log: the client gets the same
+    message, and a client sending bad values cannot flood the log."""
+    import gradio as gr
+
+    check = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return check(payload)
+        except gr.Error as err:
+            err.print_exception = False
+            raise
+
+    component.preprocess = preprocess  # type: ignore[method-assign]
+    return component
 
 
 def lenient(component: Any) -> Any:
@@ -185,12 +204,14 @@ def input_column(app: DemoService, task: str, models: Sequence[ModelInfo]) -> di
 
     first = models[0] if models else None
     with gr.Column(scale=2, min_width=320):
-        dropdown = gr.Dropdown(
-            choices=[(info.label, info.name) for info in models],
-            value=first.name if first else None,
-            label="Model",
-            interactive=True,
-            elem_id=f"{task}-model",
+        dropdown = quiet(
+            gr.Dropdown(
+                choices=[(info.label, info.name) for info in models],
+                value=first.name if first else None,
+                label="Model",
+                interactive=True,
+                elem_id=f"{task}-model",
+            )
         )
         about = gr.Markdown(app.describe(first.name if first else None))
         source = gr.Textbox(
@@ -457,6 +478,7 @@ __all__ = [
     "demo_blocks_class",
     "lenient",
     "main",
+    "quiet",
     "strategy_radio",
     "task_tab",
 ]
