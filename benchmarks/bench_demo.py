@@ -102,7 +102,9 @@ def build_tiny_export(out_dir: str | Path, *, train_size: int = 192, seed: int =
     tokenizer = CharTokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], 64)
     config = Config(
         name="tiny-reverse",
-        data=DataConfig(corpus="dates", max_source_length=12, max_target_length=14),
+        data=DataConfig(
+            corpus="local", direction="letters-reversed", max_source_length=12, max_target_length=14
+        ),
         tokenizer=TokenizerConfig(kind="char", vocab_size=64),
         model=ModelConfig(
             cell="gru",

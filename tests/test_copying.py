@@ -99,16 +99,14 @@ def test_end_id_is_not_copyable():
 def test_words_past_the_source_cut_are_not_copy_targets():
     # The model reads only the first max_source_length tokens; a label may not point
     # at a word it never sees (that id would be outside the extended vocabulary).
-    from translator.config import DataConfig, TrainConfig
+    from translator.config import DataConfig
     from translator.pipeline import make_dataset
 
     tok = _tokenizer()
     v = tok.vocab_size
     pairs = [("the zorg sat on the mat blix", "blix zorg")]
     data = DataConfig(max_source_length=3, max_target_length=5, overlength="trim")
-    dataset, stats = make_dataset(
-        pairs, tok, tok, data, TrainConfig(batch_size=1), training=False, pointer_generator=True
-    )
+    dataset, stats = make_dataset(pairs, tok, tok, data, 1, pointer_generator=True)
     (source, _), labels = next(iter(dataset))
     assert stats.trimmed == 1
     assert source.numpy().tolist() == [

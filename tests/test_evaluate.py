@@ -102,7 +102,9 @@ def test_overlong_sources_are_truncated_not_dropped_and_beam_search(dates_run, t
 
 def test_evaluate_usage_errors_exit_2(tmp_path, capsys):
     assert evaluate_cli.main(["--run", str(tmp_path / "missing")]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "missing does not exist" in capsys.readouterr().err
+    assert evaluate_cli.main(["--run", str(tmp_path)]) == 2
+    assert "not a run folder (no config.yaml)" in capsys.readouterr().err
     assert evaluate_cli.main(["--run", str(tmp_path), "--beam", "0"]) == 2
     assert evaluate_cli.main(["--run", str(tmp_path), "--length-penalty", "-1"]) == 2
     assert "--length-penalty must be >= 0" in capsys.readouterr().err

@@ -29,8 +29,9 @@ input, an unknown model or no model at all raise an error whose message says wha
 to do (``gradio_client`` raises ``AppError`` with it).  Numbers out of range are
 clamped and unreadable ones (text, NaN) take the default, and the notes say so; inputs
 longer than 20,000 characters are cut, and text that is not valid UTF-8 has its
-undecodable bytes replaced (noted too); JSON request bodies over 16 MiB are refused
-(413).  ``/models`` lists the models: name, task, label, examples.
+undecodable bytes replaced (noted too); JSON request bodies over 2 MiB are refused
+(413), and the server keeps at most 128 sessions' state in memory.  ``/models``
+lists the models: name, task, label, examples.
 
 The page never accepts a file-system path: the dropdowns offer only the names
 found at startup, and requests naming anything else are refused.

@@ -25,8 +25,12 @@ from typing import Any
 
 from translator.demo.service import MAX_INPUT_CHARS
 
-#: The largest JSON request body accepted (a 20,000-character input is under 1 MB).
-MAX_BODY_BYTES = 16 * 2**20
+#: The largest JSON request body accepted: room for a pasted megabyte (cut to
+#: MAX_INPUT_CHARS by the service, with a note), and eight times the largest body a
+#: MAX_INPUT_CHARS input makes (12 bytes a character, as ``\ud83d\ude00`` escapes).
+#: Gradio keeps each session's inputs (see ``STATE_SESSIONS`` in
+#: :mod:`translator.demo.page`), so this also bounds what a session can hold.
+MAX_BODY_BYTES = 2 * 2**20
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -34,6 +34,13 @@ if TYPE_CHECKING:  # gradio is imported when the page is built
 
 API_NAMES = {"translation": "translate", "summarization": "summarize"}
 DEFAULT_CONCURRENCY = 2
+#: Sessions whose state gradio keeps in memory (its default: 10,000).  Each API call
+#: is a session of its own, and gradio keeps a session's inputs (up to
+#: :data:`~translator.demo.guard.MAX_BODY_BYTES`), outputs (the heatmap's PNG) and a
+#: copy of the page's config, about 150 KB; so the server's memory grew without bound
+#: under load until 10,000 sessions (1.5 GB, and 1 MB more for each pasted megabyte).
+#: The demo keeps no state between requests: the oldest sessions can go.
+STATE_SESSIONS = 128
 TITLE = "RNN translator demo"
 INTRO = (
     "# RNN encoder–decoder demo\n"
@@ -367,8 +374,9 @@ def demo_blocks_class() -> type[gr.Blocks]:
     """``gr.Blocks`` with the demo's guards (a class made once gradio is imported).
 
     * ``launch`` installs :class:`~translator.demo.guard.RequestGuard` (413 for JSON
-      bodies over 16 MiB; bytes that are not UTF-8 reach the service, which replaces
-      them and says so) in front of gradio's routes;
+      bodies over 2 MiB; bytes that are not UTF-8 reach the service, which replaces
+      them and says so) in front of gradio's routes, and keeps at most
+      :data:`STATE_SESSIONS` sessions in memory (unless told otherwise);
     * a request with too few inputs gets a message naming the inputs, not gradio's
       bare error (whose details only the server log shows).
     """
@@ -382,6 +390,7 @@ def demo_blocks_class() -> type[gr.Blocks]:
             app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
             middleware = list(app_kwargs.get("middleware") or ())
             app_kwargs["middleware"] = [*middleware, Middleware(RequestGuard)]
+            kwargs.setdefault("state_session_capacity", STATE_SESSIONS)
             return super().launch(*args, app_kwargs=app_kwargs, **kwargs)
 
         def validate_inputs(self, block_fn: Any, inputs: list[Any]) -> None:
@@ -472,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
 __all__ = [
     "API_NAMES",
     "DEFAULT_CONCURRENCY",
+    "STATE_SESSIONS",
     "DemoApp",
     "TaskTab",
     "build_demo",
