@@ -314,17 +314,21 @@ def test_sigkill_at_three_moments_and_resume_matches_an_uninterrupted_run(tmp_pa
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # each epoch exactly once
     assert [r["step"] for r in rows] == [per_epoch, 2 * per_epoch, total]
     # Same batches, same optimizer state: the resumed run ends where the reference
-    # ends.  Measured: identical to ~1e-6 relative (thread-order float noise).
+    # ends, up to thread-order float noise (the gaps are printed; see the README).
     for row, ref in zip(rows, ref_rows):
         assert row["val_loss"] == pytest.approx(ref["val_loss"], rel=1e-4)
     final = keras.saving.load_model(paths.final).get_weights()
-    for mine, theirs in zip(
-        final, keras.saving.load_model(RunPaths(reference).final).get_weights()
-    ):
+    expected = keras.saving.load_model(RunPaths(reference).final).get_weights()
+    for mine, theirs in zip(final, expected, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-5)
+    loss_gap = max(abs(r["val_loss"] / e["val_loss"] - 1) for r, e in zip(rows, ref_rows))
+    weight_gap = max(float(np.abs(m - t).max()) for m, t in zip(final, expected))
     assert len(summary["invocations"]) == 4  # three killed, one finished
     assert summary["invocations"][-1]["steps"] == total - kills[-1][1]
-    print(f"\nkilled at {kills}; resumed to {summary['steps']} steps")
+    print(
+        f"\nkilled at {kills}; resumed to {summary['steps']} steps; largest val_loss "
+        f"difference {loss_gap:.1e} (relative), largest weight difference {weight_gap:.1e}"
+    )
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path):

@@ -41,7 +41,6 @@ from translator.model import build_model
 from translator.optimizer import BudgetCosine, make_optimizer
 from translator.pipeline import PipelineStats, TrainingData
 from translator.runs import (
-    RunError,
     RunPaths,
     TrainingState,
     check_output,
@@ -56,8 +55,6 @@ from translator.runs import (
     write_run_setup,
 )
 from translator.tokenizer import load_tokenizers, train_tokenizers
-
-TrainingError = RunError  # the name callers have caught so far
 
 
 def compile_model(
@@ -96,7 +93,7 @@ class TrainOptions:
 def train(config: Config, output: str | Path, options: TrainOptions | None = None) -> dict:
     """Trains ``config`` into the run folder ``output``; returns the summary dict.
 
-    Raises :class:`ConfigError`, :class:`TrainingError` or the corpus errors of
+    Raises :class:`ConfigError`, :class:`~translator.runs.RunError` or the corpus errors of
     :mod:`translator.data` before any training when something is wrong.
     """
     options = options or TrainOptions()
