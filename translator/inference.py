@@ -66,6 +66,8 @@ def resolve_decode(
             strategy = "greedy"  # sampling turned off, and no beam asked for
         else:
             strategy = defaults.strategy
+    if strategy == "beam" and beam_size is not None and beam_size <= 1:
+        strategy = "greedy"  # a beam of one is greedy search
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown decoding strategy {strategy!r}; choose one of {STRATEGIES}")
     changes: dict[str, Any] = {"strategy": strategy}

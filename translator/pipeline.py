@@ -355,8 +355,7 @@ class TrainingData:
         self.drop_remainder = self.pad_to_bucket_boundary or drop_remainder
         self.steps_per_epoch = self._count_batches(lengths)
         # Average real label tokens per batch (for tokens/s; about, if dropping).
-        self.label_tokens_per_epoch = int(self.tokenized.targets.row_lengths().numpy().sum())
-        self.label_tokens_per_epoch += self.size  # END
+        self.label_tokens_per_epoch = self.stats.target_tokens + self.size  # + END each
         self.label_tokens_per_step = self.label_tokens_per_epoch / self.steps_per_epoch
 
     def _count_batches(self, lengths: np.ndarray) -> int:

@@ -68,6 +68,7 @@ _TRANSLATE_SIGNATURE = [
     tf.TensorSpec([], tf.int32, name="top_k"),
     tf.TensorSpec([], tf.int32, name="seed"),
 ]
+_SETTING_DTYPES = {spec.name: spec.dtype for spec in _TRANSLATE_SIGNATURE[1:]}
 
 
 class TranslatorModule(tf.Module):
@@ -222,11 +223,10 @@ class ExportedTranslator:
             top_k=top_k,
         )
         inputs = signature_inputs(settings, n_best=n_best, seed=seed, max_length=max_length)
-        specs = {spec.name: spec.dtype for spec in _TRANSLATE_SIGNATURE[1:]}
         texts, replaced = _utf8(strings)
         outputs = self._translate(
             text=tf.constant(texts, tf.string, shape=[len(texts)]),
-            **{name: tf.constant(value, specs[name]) for name, value in inputs.items()},
+            **{name: tf.constant(value, _SETTING_DTYPES[name]) for name, value in inputs.items()},
         )
         result = {name: value.numpy() for name, value in outputs.items()}
         for name in STRING_OUTPUTS:

@@ -216,11 +216,11 @@ def _train(
         vector_step_logs(model)
     epochs, epoch, done = config.train.epochs, state.epoch, state.epoch_step
 
-    def fit(dataset: tf.data.Dataset, last_epoch: int, steps: int) -> None:
+    def fit(dataset: tf.data.Dataset, first_epoch: int, last_epoch: int, steps: int) -> None:
         model.fit(
             dataset,
             epochs=last_epoch,
-            initial_epoch=epoch,
+            initial_epoch=first_epoch,
             steps_per_epoch=steps,
             validation_data=val_data,
             callbacks=callbacks,
@@ -232,11 +232,11 @@ def _train(
     if budget is not None and budget.remaining() <= 0:
         can_train = False  # the budget was spent by earlier invocations
     if can_train and done:  # resumed mid-epoch: that epoch's remaining batches first
-        fit(data.rest_of_epoch(epoch, done), epoch + 1, data.steps_per_epoch - done)
+        fit(data.rest_of_epoch(epoch, done), epoch, epoch + 1, data.steps_per_epoch - done)
         epoch += 1
         can_train = epoch < epochs and not model.stop_training
     if can_train:
-        fit(data.dataset(epoch, epochs), epochs, data.steps_per_epoch)
+        fit(data.dataset(epoch, epochs), epoch, epochs, data.steps_per_epoch)
     if chief:
         twin = save_weights_only(model, paths.final, recorder.twin)
         if not paths.best.exists():  # no epoch finished in this folder yet

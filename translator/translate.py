@@ -330,26 +330,22 @@ def _decode_options(args: argparse.Namespace, defaults: Any) -> dict[str, Any]:
             raise UsageError("--temperature must be > 0")
         if args.top_k is not None and args.top_k < 0:
             raise UsageError("--top-k must be >= 0")
-        strategy = "sample"
     else:
         if args.temperature is not None or args.top_k is not None:
             raise UsageError("--temperature and --top-k need --sample")
         if args.beam is not None and args.beam < 1:
             raise UsageError("--beam must be at least 1")
-        strategy = None if args.beam is not None or defaults.strategy != "sample" else "greedy"
     decode = resolve_decode(
         defaults,
-        strategy=strategy,
+        strategy="sample" if args.sample else None,
         beam_size=args.beam,
         length_penalty=args.length_penalty,
-        temperature=args.temperature,
+        # Without --sample, temperature 0 turns a sampling default into a search.
+        temperature=args.temperature if args.sample else 0.0,
         top_k=args.top_k,
     )
-    if decode.strategy == "greedy" and args.nbest > 1:
-        raise UsageError(
-            f"--nbest {args.nbest} needs a beam at least as wide (--beam {args.nbest}) or --sample"
-        )
-    if decode.strategy == "beam" and args.nbest > decode.beam_size:
+    widest = {"greedy": 1, "beam": decode.beam_size}.get(decode.strategy)
+    if widest is not None and args.nbest > widest:
         raise UsageError(
             f"--nbest {args.nbest} needs a beam at least as wide (--beam {args.nbest}) or --sample"
         )

@@ -212,7 +212,7 @@ class DecodeSettings:
         if self.strategy == "beam":
             return resolve_decode(
                 defaults,
-                strategy="beam" if self.beam_size > 1 else "greedy",
+                strategy="beam",
                 beam_size=self.beam_size,
                 length_penalty=self.length_penalty,
             )
