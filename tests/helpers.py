@@ -40,16 +40,18 @@ from translator.special_tokens import END_ID, START_ID
 from translator.tokenizer import CharTokenizer, WordTokenizer
 
 ALPHABET = "abcdefgh"
+#: Simplified and Traditional characters, full-width punctuation: the Chinese variant.
+CHINESE_ALPHABET = "我爱愛你中文國国，。"
 MAX_SOURCE = 12
 MAX_TARGET = 14
 
 
-def reverse_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+def reverse_pairs(n: int, seed: int = 0, alphabet: str = ALPHABET) -> list[tuple[str, str]]:
     """Random letter strings (with a space sometimes) and their reversal."""
     rng = random.Random(seed)
     pairs = []
     for _ in range(n):
-        word = "".join(rng.choice(ALPHABET) for _ in range(rng.randint(2, 7)))
+        word = "".join(rng.choice(alphabet) for _ in range(rng.randint(2, 7)))
         if rng.random() < 0.3:
             word = word[:2] + " " + word[2:]
         pairs.append((word, word[::-1]))
@@ -118,13 +120,13 @@ def _train(model, tokenizer: CharTokenizer, pairs: list[tuple[str, str]]) -> Non
 
 
 @functools.cache
-def _build(base: Path) -> Artifacts:
-    root = base / "translator-session"
+def _build(base: Path, alphabet: str = ALPHABET, name: str = "reverse") -> Artifacts:
+    root = base / f"translator-session-{name}"
     root.mkdir(exist_ok=True)
-    pairs = reverse_pairs(192)
+    pairs = reverse_pairs(192, alphabet=alphabet)
     tokenizer = CharTokenizer.train([s for s, _ in pairs] + [t for _, t in pairs], 64)
     config = Config(
-        name="reverse",
+        name=name,
         data=DataConfig(corpus="dates", max_source_length=MAX_SOURCE, max_target_length=MAX_TARGET),
         tokenizer=TokenizerConfig(kind="char", vocab_size=64),
         model=ModelConfig(
@@ -233,6 +235,13 @@ def copy_artifacts(tmp_path_factory: pytest.TempPathFactory) -> CopyArtifacts:
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
     """The trained tiny model, its run folder and its export (built once per session)."""
     return _build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def chinese_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Artifacts:
+    """The same tiny model trained to reverse Chinese characters (mixed Simplified and
+    Traditional, full-width punctuation, no spaces between words), exported."""
+    return _build(tmp_path_factory.getbasetemp(), CHINESE_ALPHABET, "reverse-zh")
 
 
 @functools.cache

@@ -7,13 +7,9 @@ folder of its own so that only it is discovered.
 
 from __future__ import annotations
 
-import base64
-import gc
-import io
 import json
 import os
 import socket
-import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +18,7 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from heatmap_cells import HeatmapCells
 from helpers import (  # noqa: F401  (the session's tiny exports)
     COPY_MAX_SOURCE,
     MAX_SOURCE,
@@ -38,6 +35,7 @@ from translator.demo import (
     DemoApp,
     DemoError,
     clean_input,
+    default_examples,
     discover_models,
 )
 
@@ -90,17 +88,13 @@ def served(tiny_export: Path):
     server.close()
 
 
-def png_size(data_url: str) -> tuple[int, int]:
-    from PIL import Image
-
-    header, payload = data_url.split(",", 1)
-    assert header == "data:image/png;base64"
-    with Image.open(io.BytesIO(base64.b64decode(payload))) as image:
-        assert image.format == "PNG"
-        return image.size
-
-
 # --------------------------------------------------------------------------- no server
+
+
+def test_chinese_models_offer_simplified_and_traditional_examples() -> None:
+    examples = default_examples({"source_lang": "zh", "task": "translation"})
+    assert "你好。" in examples and "火車站在哪裡？" in examples  # Simplified, Traditional
+    assert default_examples({"source_lang": "en"})[0] == "Hello."
 
 
 def fake_export(root: Path, name: str, metadata: dict) -> Path:
@@ -204,8 +198,6 @@ def test_settings_become_the_models_decode_config() -> None:
 
 
 def test_translate_endpoint_matches_the_export(served: Served, tiny_export: Path) -> None:
-    from translator.plotting import attention_figure
-
     text, table, plot, notes = served.call(
         tiny_export.name, SENTENCE, "beam", 4, 1.0, 1.0, 3, 0, api_name="/translate"
     )
@@ -224,14 +216,19 @@ def test_translate_endpoint_matches_the_export(served: Served, tiny_export: Path
     assert [row[4] for row in table["data"]] == list(expected["target_lengths"][0])
     assert f"{tiny_export.name} · beam 4" in notes
 
-    # The heatmap: a PNG of the figure drawn for these pieces (target down, source across).
-    assert plot["type"] == "matplotlib"
+    # The heatmap: an HTML table of these pieces (target down, source across) and weights.
     source = list(expected["source_pieces"][0, : expected["source_lengths"][0]])
     target = list(expected["target_pieces"][0, 0, : expected["target_lengths"][0, 0]])
     assert len(source) == len(SENTENCE)  # one piece per character
-    reference = attention_figure(source, target, expected["attention"][0, 0])
-    width, height = (reference.get_size_inches() * reference.dpi).round().astype(int)
-    assert png_size(plot["plot"]) == (width, height)
+    page = HeatmapCells(plot)
+    assert len(page.columns) == len(source) and len(page.rows) == len(target)
+    assert [c["data-source"] for c in page.cells[: len(source)]] == source
+    weights = np.array([float(c["data-weight"]) for c in page.cells])
+    np.testing.assert_allclose(
+        weights.reshape(len(target), len(source)),
+        expected["attention"][0, 0][: len(target), : len(source)],
+        atol=2e-4,
+    )
 
 
 def test_greedy_sampling_and_limits(served: Served, tiny_export: Path) -> None:
@@ -307,26 +304,6 @@ def test_main_reports_port_in_use(tmp_path: Path, capsys: pytest.CaptureFixture)
     assert f"cannot listen on 127.0.0.1:{port}" in err and "No exported model" in err
 
 
-def test_heatmap_figure_is_freed(
-    served: Served, tiny_export: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from translator import plotting
-
-    made: list[weakref.ref] = []
-    original = plotting.attention_figure
-
-    def spy(*args, **kwargs):
-        fig = original(*args, **kwargs)
-        made.append(weakref.ref(fig))
-        return fig
-
-    monkeypatch.setattr(plotting, "attention_figure", spy)
-    result = served.app.run("translation", tiny_export.name, SENTENCE, DecodeSettings("greedy"))
-    assert result.heatmap_png is not None and result.heatmap_png.startswith(b"\x89PNG")
-    gc.collect()
-    assert len(made) == 1 and made[0]() is None  # nothing keeps the figure alive
-
-
 # --------------------------------------------------------------------------- summarizer
 
 
@@ -341,7 +318,7 @@ def summarizer(copy_artifacts, tmp_path_factory: pytest.TempPathFactory):  # noq
 
 
 def test_summarize_tab_copies_and_shows_the_most_attended_span(summarizer) -> None:
-    from translator.plotting import MAX_SOURCE_PIECES, attention_figure
+    from translator.plotting import MAX_SOURCE_PIECES
 
     server, copy = summarizer
     assert [m["task"] for m in server.client.predict(api_name="/models")] == ["summarization"]
@@ -361,10 +338,9 @@ def test_summarize_tab_copies_and_shows_the_most_attended_span(summarizer) -> No
     pieces = list(expected["source_pieces"][0, : expected["source_lengths"][0]])
     target = list(expected["target_pieces"][0, 0, : expected["target_lengths"][0, 0]])
     assert len(pieces) > MAX_SOURCE_PIECES
-    reference = attention_figure(pieces, target, expected["attention"][0, 0])
-    assert "(most attended)" in reference.axes[0].get_title()
-    width, height = (reference.get_size_inches() * reference.dpi).round().astype(int)
-    assert png_size(plot["plot"]) == (width, height)
+    page = HeatmapCells(plot)
+    assert "(most attended)" in page.title and len(page.columns) == MAX_SOURCE_PIECES
+    assert len(page.rows) == len(target)
 
     # Longer than the model's limit: summarized from the first tokens, and reported.
     _, _, _, notes = server.call(

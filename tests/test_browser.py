@@ -7,6 +7,7 @@ Set ``DEMO_SCREENSHOT_DIR`` to keep the screenshot somewhere other than tmp_path
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from helpers import artifacts  # noqa: F401  (the session's tiny trained export)
+from helpers import artifacts, chinese_artifacts  # noqa: F401  (the session's tiny exports)
 
 from translator.demo import DemoApp
 
@@ -47,17 +48,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_translate_in_the_browser(artifacts, tmp_path: Path) -> None:  # noqa: F811
+@contextlib.contextmanager
+def browser_page(export: Path, name: str, tmp_path: Path):
+    """The demo serving ``export`` as ``name``, open in headless chromium."""
     sync_api = pytest.importorskip("playwright.sync_api")
     models = tmp_path / "models"
     models.mkdir()
-    (models / "reverse").symlink_to(artifacts.export, target_is_directory=True)
+    (models / name).symlink_to(export, target_is_directory=True)
     blocks = DemoApp(models).build()
     blocks.launch(
         prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True
     )
-    shots = Path(os.environ.get("DEMO_SCREENSHOT_DIR") or tmp_path)
-    shots.mkdir(parents=True, exist_ok=True)
     try:
         with sync_api.sync_playwright() as p:
             # A persistent context gets the fresh profile folder (Playwright refuses
@@ -74,24 +75,62 @@ def test_translate_in_the_browser(artifacts, tmp_path: Path) -> None:  # noqa: F
                 page = browser.new_page()
                 page.set_default_timeout(60_000)
                 page.goto(blocks.local_url, wait_until="domcontentloaded")
-                box = page.locator("#translation-input textarea")
-                box.fill(SENTENCE)
-                page.locator("#translation-button").click()
-                output = page.locator("#translation-output textarea")
-                page.wait_for_function(
-                    "() => { const t = document.querySelector('#translation-output textarea');"
-                    " return t && t.value.length > 0; }"
-                )
-                heatmap = page.locator("#translation-heatmap img")
-                heatmap.wait_for(state="visible")
-                text = output.input_value()
-                assert text  # what the model says; test_app checks it against the export
-                assert heatmap.evaluate("img => img.naturalWidth") > 300
-                assert page.locator("#translation-nbest").get_by_text(text).count() >= 1
-                assert "reverse" in page.locator("#translation-notes").inner_text()
-                page.screenshot(path=str(shots / "demo.png"), full_page=True)
+                yield page
             finally:
                 browser.close()
     finally:
         blocks.close()
+
+
+def translate(page, sentence: str) -> str:
+    """Types ``sentence``, presses the button, waits for the output and the heatmap."""
+    page.locator("#translation-input textarea").fill(sentence)
+    page.locator("#translation-button").click()
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#translation-output textarea');"
+        " return t && t.value.length > 0; }"
+    )
+    page.locator("#translation-heatmap .attention-heatmap").wait_for(state="visible")
+    return page.locator("#translation-output textarea").input_value()
+
+
+def screenshots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("DEMO_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+def test_translate_in_the_browser(artifacts, tmp_path: Path) -> None:  # noqa: F811
+    shots = screenshots(tmp_path)
+    with browser_page(artifacts.export, "reverse", tmp_path) as page:
+        text = translate(page, SENTENCE)
+        assert text  # what the model says; test_app checks it against the export
+        heatmap = page.locator("#translation-heatmap .attention-heatmap")
+        assert heatmap.locator("th.source").count() == len(SENTENCE)
+        assert heatmap.locator("td").count() >= len(SENTENCE)
+        assert page.locator("#translation-nbest").get_by_text(text).count() >= 1
+        assert "reverse" in page.locator("#translation-notes").inner_text()
+        page.screenshot(path=str(shots / "demo.png"), full_page=True)
     assert (shots / "demo.png").stat().st_size > 10_000
+
+
+def test_chinese_heatmap_labels_are_text(chinese_artifacts, tmp_path: Path) -> None:  # noqa: F811
+    """Chinese input (Simplified and Traditional, full-width punctuation, no spaces):
+    the heatmap's labels arrive as text the browser draws, and hovering a cell names
+    its source piece, output piece and weight."""
+    shots = screenshots(tmp_path)
+    sentence = "我爱你，愛國。"
+    with browser_page(chinese_artifacts.export, "reverse-zh", tmp_path) as page:
+        text = translate(page, sentence)
+        heatmap = page.locator("#translation-heatmap .attention-heatmap")
+        assert heatmap.locator("img, canvas, svg").count() == 0  # not a picture
+        columns = heatmap.locator("th.source").all_inner_texts()
+        assert [c.strip() for c in columns] == list(sentence)
+        rows = [r.strip() for r in heatmap.locator("th.output").all_inner_texts()]
+        assert "".join(rows[:-1]) == text.replace(" ", "") and rows[-1] == "</s>"
+        cell = heatmap.locator("td").first
+        cell.hover()
+        tip = cell.get_attribute("title")
+        assert tip.startswith(f"source: {sentence[0]}\noutput: {rows[0]}\nweight: ")
+        page.screenshot(path=str(shots / "demo-zh.png"), full_page=True)
+    assert (shots / "demo-zh.png").stat().st_size > 10_000

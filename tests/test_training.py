@@ -186,6 +186,27 @@ def test_time_budget_stops_cleanly_with_checkpoint_and_summary(tmp_path):
     assert read_checkpoint_state(RunPaths(run).last).step == summary["steps"]
 
 
+def test_interim_validation_adds_curve_points_and_leaves_the_epoch_alone(tmp_path):
+    """validate_every_steps: extra history rows every N batches; the epoch's own train
+    numbers are those of all its batches (the metrics' running state is restored)."""
+    plain, probed = tmp_path / "plain", tmp_path / "probed"
+    assert train_cli.main(tiny_args(plain, "train.epochs=2")) == 0
+    assert train_cli.main(tiny_args(probed, "train.epochs=2", "train.validate_every_steps=7")) == 0
+    rows, reference = history(probed), history(plain)
+    interim = [row for row in rows if row.get("interim")]
+    per_epoch = read_json(RunPaths(probed).summary)["steps_per_epoch"]
+    assert [row["step"] for row in interim] == [
+        s for s in range(7, 2 * per_epoch, 7) if s % per_epoch
+    ]
+    assert all(row["epoch"] % 1 > 0 for row in interim)  # fractional: mid-epoch
+    assert all(row["val_perplexity"] > 1 for row in interim)
+    epochs = [row for row in rows if not row.get("interim")]
+    assert [row["epoch"] for row in epochs] == [1, 2]
+    for mine, theirs in zip(epochs, reference, strict=True):
+        assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-5)
+        assert mine["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-5)
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -133,3 +133,25 @@ def test_moses_nbest_and_sampling_options(artifacts, monkeypatch, capsysbinary):
     assert b"--beam" in capsysbinary.readouterr().err
     assert main([*base, "--temperature", "0.5"]) == 2
     assert b"--sample" in capsysbinary.readouterr().err
+
+
+def test_chinese_trains_exports_and_translates_mixed_scripts(data_dir, tmp_path):
+    """cmn-en end to end on the real corpus (tiny): Simplified and Traditional mixed,
+    full-width punctuation, no spaces, a character the tokenizer never saw."""
+    from translator import export as export_cli
+    from translator import train as train_cli
+    from translator.runs import RunPaths, read_json
+
+    run, out = tmp_path / "cmn-en", tmp_path / "export"
+    settings = ["data.train_limit=400", "data.eval_limit=16", "model.units=16",
+                "model.embedding_dim=16", "train.epochs=1", "tokenizer.vocab_size=600"]  # fmt: skip
+    args = ["--config", "cmn-en", "--output", str(run), "--quiet"]
+    assert train_cli.main([*args, *(f"--set={s}" for s in settings)]) == 0
+    assert read_json(RunPaths(run).summary)["source_lang"] == "zh"
+    assert export_cli.main(["--run", str(run), "--out", str(out)]) == 0
+    lines = ["我爱你。", "我愛你，你呢？", "火車站在哪裡", "😀龘", "ＡＢＣ１２３"]
+    proc = run_module(
+        ["translator.translate", "--model", str(out)], stdin="\n".join(lines).encode()
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(proc.stdout.decode("utf-8").split("\n")) == len(lines) + 1  # one line each

@@ -117,6 +117,12 @@ class RunRecorder(keras.callbacks.Callback):
     every ``every_seconds`` of wall-clock time, recording how many batches of the
     current epoch are done (``TrainingState.epoch_step``), so that ``--resume``
     continues mid-epoch.  Only the chief writes.
+
+    With ``validate_every_steps`` it also evaluates ``validation_data`` every that many
+    batches and appends an interim history row (fractional ``epoch``, ``interim:
+    true``) -- the points of a learning curve finer than one per epoch.  The training
+    metrics' running state is restored afterwards, so the epoch's own numbers are
+    those of all its batches.
     """
 
     def __init__(
@@ -130,6 +136,8 @@ class RunRecorder(keras.callbacks.Callback):
         time_budget: TimeBudget | None = None,
         every_steps: int | None = None,
         every_seconds: float | None = None,
+        validate_every_steps: int | None = None,
+        validation_data: Any = None,
     ) -> None:
         super().__init__()
         self.paths = paths
@@ -141,6 +149,8 @@ class RunRecorder(keras.callbacks.Callback):
         self.time_budget = time_budget
         self.every_steps = every_steps
         self.every_seconds = every_seconds
+        self.validate_every_steps = validate_every_steps if validation_data is not None else None
+        self.validation_data = validation_data
         self.twin: keras.Model | None = None
         self.stopped_by: str | None = None
         now = time.monotonic()
@@ -179,9 +189,34 @@ class RunRecorder(keras.callbacks.Callback):
         due = (self.every_steps is not None and self._since_save >= self.every_steps) or (
             self.every_seconds is not None and now - self._last_save >= self.every_seconds
         )
-        if due and self._epoch_steps < self.steps_per_epoch:  # the epoch's end saves anyway
+        mid_epoch = self._epoch_steps < self.steps_per_epoch  # the epoch's end does both
+        every = self.validate_every_steps
+        if every and mid_epoch and self._session_steps % every == 0:
+            self._validate_interim()
+        if due and mid_epoch:
             self._update_times(mid_epoch=True)
             self._save()
+
+    def _validate_interim(self) -> None:
+        variables = [v for metric in self.model.metrics for v in metric.variables]
+        running = [ops.convert_to_numpy(v) for v in variables]
+        logs = self.model.evaluate(self.validation_data, verbose=0, return_dict=True)
+        for variable, value in zip(variables, running, strict=True):
+            variable.assign(value)
+        self._update_times(mid_epoch=True)
+        self.state.history.append(
+            {
+                "epoch": round(self._epoch + self._epoch_steps / self.steps_per_epoch, 4),
+                "step": self.state.step,
+                "wall_seconds": round(self.state.wall_seconds, 3),
+                "train_seconds": round(self.state.train_seconds, 3),
+                "partial_epoch": True,
+                "interim": True,
+                **{f"val_{k}": float(v) for k, v in logs.items()},
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+        )
+        self._last_batch_end = time.monotonic()  # validation is not training time
 
     def wall_seconds(self) -> float:
         start = self._session_start if self._session_start is not None else time.monotonic()

@@ -4,17 +4,28 @@ Prints a Markdown table with, per run, the variant, parameter count, training ti
 epochs, validation and test perplexity, test BLEU and chrF, and training throughput
 (target tokens per second, padding excluded), read from ``summary.json`` and
 ``eval/<split>[.<tag>].json``.  Missing numbers show as ``-``.
+
+With ``--plot DIR`` it also writes ``DIR/learning_curves.png`` (validation perplexity
+against wall-clock minutes and steps, validation BLEU where logged) and
+``DIR/bleu_by_length.png`` (test BLEU per source-length bucket, one line per run;
+Bahdanau et al. 2015, Figure 2), and prints the BLEU-by-length table.  The bucket
+edges are the quartiles and the 90th and 97th percentiles of the first run's source
+lengths in words: every point rests on a fair share of the split (at least 3 %), and
+the long tail still gets points of its own.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from translator.runs import RunPaths, read_json
+
+LENGTH_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
 
 EXIT_USAGE = 2
 COLUMNS = (
@@ -80,6 +91,91 @@ def markdown_table(rows: Sequence[Sequence[str]], columns: Sequence[str] = COLUM
     return "\n".join(lines)
 
 
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").split("\n")[:-1]
+
+
+def quantile_edges(
+    sources: Sequence[str], quantiles: Sequence[float] = LENGTH_QUANTILES
+) -> list[int]:
+    """Word-count bucket edges at the ``quantiles`` of the sources' lengths."""
+    import numpy as np
+
+    lengths = np.array([len(s.split()) for s in sources])
+    inner = np.quantile(lengths, quantiles, method="higher")
+    return sorted({0, *(int(e) for e in inner if e > 0)})
+
+
+def bleu_by_length_rows(
+    runs: Sequence[str | Path], split: str = "test", tag: str | None = None
+) -> tuple[list[int], dict[str, list[dict[str, Any]]]]:
+    """``(edges, {run name: bleu_by_length rows})`` from each run's saved hypotheses."""
+    from translator.scoring import bleu_by_length
+
+    texts = {}
+    for run in runs:
+        paths = RunPaths(Path(run))
+        evaluation = read_json(paths.eval_file(split, tag)) or {}
+        if not paths.eval_file(split, tag, ".hyp.txt").is_file():
+            continue
+        texts[paths.root.name] = (
+            [
+                _read_lines(paths.eval_file(split, tag, s))
+                for s in (".src.txt", ".hyp.txt", ".ref.txt")
+            ],
+            evaluation.get("bleu_tokenize", "13a"),
+        )
+    if not texts:
+        return [], {}
+    edges = quantile_edges(next(iter(texts.values()))[0][0])
+    rows = {
+        name: bleu_by_length(*files, tokenize=tokenize, edges=edges)
+        for name, (files, tokenize) in texts.items()
+    }
+    return edges, rows
+
+
+def length_table(rows: dict[str, list[dict[str, Any]]]) -> str:
+    """BLEU by source length as a Markdown table: one row per run, one column per bucket."""
+    first = next(iter(rows.values()))
+    columns = ["run", *(f"{r['bucket']} (n={r['sentences']})" for r in first)]
+    body = [
+        [name, *("-" if r["bleu"] is None else f"{r['bleu']:.1f}" for r in run_rows)]
+        for name, run_rows in rows.items()
+    ]
+    return markdown_table(body, columns)
+
+
+def plot_comparison(
+    runs: Sequence[str | Path], folder: str | Path, split: str = "test", tag: str | None = None
+) -> tuple[list[Path], str]:
+    """Writes the learning-curve and BLEU-by-length PNGs into ``folder``; returns their
+    paths and the BLEU-by-length Markdown table ("" when no run has hypotheses)."""
+    from translator import charts
+
+    folder = Path(folder)
+    histories = {}
+    for run in runs:
+        paths = RunPaths(Path(run))
+        lines = (
+            paths.history.read_text(encoding="utf-8").splitlines()
+            if paths.history.is_file()
+            else []
+        )
+        histories[paths.root.name] = [json.loads(line) for line in lines if line.strip()]
+    written = [
+        charts.save(charts.learning_curves_figure(histories), folder / "learning_curves.png")
+    ]
+    _, rows = bleu_by_length_rows(runs, split, tag)
+    if not rows:
+        return written, ""
+    title = f"{split} BLEU by source length (buckets of about equal size)"
+    written.append(
+        charts.save(charts.bleu_by_length_figure(rows, title), folder / "bleu_by_length.png")
+    )
+    return written, length_table(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``translator.compare`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -88,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("runs", nargs="+", help="run folders")
     parser.add_argument("--split", default="test", help="which eval/<split>.json to read")
     parser.add_argument("--tag", help="read eval/<split>.<tag>.json instead")
+    parser.add_argument(
+        "--plot", metavar="DIR", help="also draw learning curves and BLEU by length into DIR"
+    )
     return parser
 
 
@@ -99,6 +198,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: not a finished run folder (no summary.json): {missing[0]}", file=sys.stderr)
         return EXIT_USAGE
     print(markdown_table(compare_rows(args.runs, args.split, args.tag)))
+    if args.plot:
+        written, table = plot_comparison(args.runs, args.plot, args.split, args.tag)
+        if table:
+            print(f"\nBLEU by source length ({args.split}):\n\n{table}")
+        print("\nwrote " + ", ".join(str(p) for p in written))
     return 0
 
 

@@ -182,6 +182,8 @@ class TrainConfig:
     # Mid-epoch checkpoints (resumable from that batch); null turns either trigger off.
     checkpoint_every_steps: int | None = None
     checkpoint_every_minutes: float | None = 5.0
+    # Validation perplexity every N batches as well (finer learning curves); null: off.
+    validate_every_steps: int | None = None
 
     def validate(self) -> None:
         _positive("train.batch_size", self.batch_size)
@@ -197,6 +199,8 @@ class TrainConfig:
             _positive("train.checkpoint_every_steps", self.checkpoint_every_steps)
         if self.checkpoint_every_minutes is not None:
             _positive("train.checkpoint_every_minutes", self.checkpoint_every_minutes)
+        if self.validate_every_steps is not None:
+            _positive("train.validate_every_steps", self.validate_every_steps)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing!r} must be in [0, 1)")
 

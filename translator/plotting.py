@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 MAX_SOURCE_PIECES = 80
 
 
-def _label(piece: str) -> str:
+def label(piece: str) -> str:
     # SentencePiece marks word starts with U+2581; show it as a plain space.
     text = piece.replace("\u2581", " ").strip() or piece
     return text if len(text) <= 14 else text[:13] + "…"
@@ -54,8 +54,8 @@ def attention_figure(
         note = f"source pieces {start + 1}-{stop} of {len(source_pieces)} (most attended)"
         title = f"{title} — {note}" if title else note
 
-    x_labels = [_label(p) for p in shown]
-    y_labels = [_label(p) for p in target_pieces]
+    x_labels = [label(p) for p in shown]
+    y_labels = [label(p) for p in target_pieces]
     # Fixed margins sized from the labels: a constrained layout would draw twice.
     left = 0.5 + 0.075 * max((len(t) for t in y_labels), default=1)
     bottom = 0.6 + 0.075 * max((len(t) for t in x_labels), default=1)

@@ -205,6 +205,8 @@ def _train(
             if config.train.checkpoint_every_minutes is None
             else 60.0 * config.train.checkpoint_every_minutes
         ),
+        validate_every_steps=config.train.validate_every_steps,
+        validation_data=val_data,
     )
     callbacks.append(recorder)
     if chief:

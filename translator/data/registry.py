@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 
+from translator.data import sequences
 from translator.data.archives import chain, gunzip, untar, unzip, unzip_renamed
 from translator.data.bbc import ARTICLES, SUMMARIES, load_bbc
 from translator.data.corpora import load_gigaword_sample, load_multi30k, load_tatoeba
@@ -294,6 +295,29 @@ _ENTRIES: tuple[Corpus, ...] = (
             Option("test_size", DEFAULT_SIZES["test"], "test pairs"),
             Option("min_year", MIN_YEAR, "first year"),
             Option("max_year", MAX_YEAR, "last year"),
+        ),
+    ),
+    Corpus(
+        name="sequences",
+        description="Synthetic letter sequences to copy or reverse, seeded (gradient lesson)",
+        licence="synthetic; no restrictions",
+        task="translation",
+        directions=(
+            Direction("copy", "zxx", "zxx", description="'cabd...' -> 'cabd...'"),
+            Direction("reverse", "zxx", "zxx", description="'cabd...' -> '...dbac'"),
+        ),
+        files=(),
+        loader=sequences.load_sequences,
+        size="20k / 500 / 500 pairs of 50-60 symbols",
+        split_rule="seeded draw; every source string in one split only",
+        options=(
+            Option("seed", sequences.DEFAULT_SEED, "random seed"),
+            Option("train_size", sequences.DEFAULT_SIZES["train"], "training pairs"),
+            Option("validation_size", sequences.DEFAULT_SIZES["validation"], "validation pairs"),
+            Option("test_size", sequences.DEFAULT_SIZES["test"], "test pairs"),
+            Option("min_length", sequences.DEFAULT_LENGTH[0], "shortest sequence"),
+            Option("max_length", sequences.DEFAULT_LENGTH[1], "longest sequence"),
+            Option("symbols", sequences.DEFAULT_SYMBOLS, "alphabet size (2-26)"),
         ),
     ),
 )

@@ -23,8 +23,9 @@ Inputs, in order: ``model`` (a name listed by ``/models``), ``text``, ``strategy
 ``length_penalty`` (GNMT alpha, 0-2), ``temperature`` (sampling, 0.05-2), ``n_best``
 (1-10), ``seed``.  Outputs: the best output text; the n-best table ``{"headers": [...], "data":
 [[rank, text, score, log_prob, tokens], ...]}``; the attention heatmap as
-``{"type": "matplotlib", "plot": "data:image/png;base64,..."}`` (``None`` for
-models without attention); notes (Markdown: truncation, timing, warnings).  Empty
+an HTML table (labels are text, so any script renders; each cell's ``title`` and
+``data-source`` / ``data-output`` / ``data-weight`` give its pieces and weight; ``""``
+for models without attention); notes (Markdown: truncation, timing, warnings).  Empty
 input, an unknown model or no model at all raise an error whose message says what
 to do (``gradio_client`` raises ``AppError`` with it).  Numbers out of range are
 clamped and unreadable ones (text, NaN) take the default, and the notes say so; inputs
@@ -71,7 +72,6 @@ from translator.demo.service import (
     DemoResult,
     DemoService,
     clean_input,
-    render_heatmap,
 )
 
 __all__ = [
@@ -106,5 +106,4 @@ __all__ = [
     "model_label",
     "model_score",
     "read_metadata",
-    "render_heatmap",
 ]

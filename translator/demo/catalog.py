@@ -62,7 +62,8 @@ DEFAULT_EXAMPLES = {
     ],
     "fr": ["Bonjour.", "J'ai faim.", "Où est la gare ?", "J'aime lire des livres le soir."],
     "ar": ["مرحبا.", "أنا جائع."],
-    "zh": ["你好。", "我饿了。", "火车站在哪里？"],
+    # Simplified and Traditional, full-width punctuation, as the cmn-eng corpus mixes them.
+    "zh": ["你好。", "谢谢你！", "我饿了。", "火車站在哪裡？", "我今天很忙，明天再說吧。"],
     "summarization": [
         "The central bank raised its main interest rate by half a percentage point on "
         "Tuesday, the third increase this year, saying inflation was still too high and "

@@ -36,7 +36,7 @@ API_NAMES = {"translation": "translate", "summarization": "summarize"}
 DEFAULT_CONCURRENCY = 2
 #: Sessions whose state gradio keeps in memory (its default: 10,000).  Each API call
 #: is a session of its own, and gradio keeps a session's inputs (up to
-#: :data:`~translator.demo.guard.MAX_BODY_BYTES`), outputs (the heatmap's PNG) and a
+#: :data:`~translator.demo.guard.MAX_BODY_BYTES`), outputs (the heatmap's HTML) and a
 #: copy of the page's config, about 150 KB; so the server's memory grew without bound
 #: under load until 10,000 sessions (1.5 GB, and 1 MB more for each pasted megabyte).
 #: The demo keeps no state between requests: the oldest sessions can go.
@@ -276,7 +276,7 @@ def task_tab(app: DemoService, task: str) -> TaskTab:
         left = input_column(app, task, models)
         right = output_column(task)
     # Full width below both columns: the heatmap's labels stay readable.
-    heatmap = gr.Plot(
+    heatmap = gr.HTML(
         label="Attention (outputs down, source across)",
         show_label=False,
         elem_id=f"{task}-heatmap",

@@ -6,15 +6,14 @@ default, and the notes say so) and turns it into the model's
 :class:`~translator.config.DecodeConfig` with :func:`translator.inference.resolve_decode`,
 the one mapping from user choices to decode settings.  :class:`DemoService` finds the
 model a request names (only names found at startup, never a path), runs it and returns
-a :class:`DemoResult`: the best output, the n-best rows, the attention heatmap as PNG
-bytes, and notes.  Errors the user can fix raise :class:`DemoError` with a message that
+a :class:`DemoResult`: the best output, the n-best rows, the attention heatmap as
+HTML (:func:`translator.attention_html.attention_html`: the browser's fonts draw every
+script), and notes.  Errors the user can fix raise :class:`DemoError` with a message that
 says what to do.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from translator.attention_html import attention_html
 from translator.config import STRATEGIES, DecodeConfig
 from translator.demo.catalog import ModelCache, ModelInfo, describe_model, discover_models
 
@@ -239,36 +239,12 @@ class DecodeSettings:
 
 @dataclass
 class DemoResult:
-    """One request's outputs (JSON-friendly apart from the PNG bytes)."""
+    """One request's outputs (JSON-friendly)."""
 
     text: str
     rows: list[list[Any]]
-    heatmap_png: bytes | None
+    heatmap_html: str | None
     notes: list[str]
-
-    def heatmap_data_url(self) -> str | None:
-        """The heatmap as a ``data:image/png;base64,...`` URL (None without one)."""
-        if self.heatmap_png is None:
-            return None
-        return "data:image/png;base64," + base64.b64encode(self.heatmap_png).decode("ascii")
-
-
-def render_heatmap(
-    source_pieces: Sequence[str],
-    target_pieces: Sequence[str],
-    weights: np.ndarray,
-    title: str | None = None,
-) -> bytes:
-    """The attention heatmap as PNG bytes (the matplotlib figure is freed afterwards)."""
-    from translator.plotting import attention_figure
-
-    fig = attention_figure(source_pieces, target_pieces, weights, title=title)
-    try:
-        with io.BytesIO() as buffer:
-            fig.savefig(buffer, format="png")
-            return buffer.getvalue()
-    finally:
-        fig.clear()  # made without pyplot: nothing else holds it once this returns
 
 
 def _piece_list(row: np.ndarray, length: int) -> list[str]:
@@ -380,7 +356,6 @@ class DemoService:
     def endpoint(self, task: str) -> Callable[..., tuple[str, list[list[Any]], Any, str]]:
         """The function behind ``/translate`` or ``/summarize`` (errors -> ``gr.Error``)."""
         import gradio as gr
-        from gradio.components.plot import PlotData
 
         def handler(
             model: str | None,
@@ -406,16 +381,14 @@ class DemoService:
                     "the server log has the details.",
                     print_exception=False,
                 ) from None
-            url = result.heatmap_data_url()
-            plot = PlotData(type="matplotlib", plot=url) if url else None
             notes = "\n".join(f"- {note}" for note in result.notes)
-            return result.text, result.rows, plot, notes
+            return result.text, result.rows, result.heatmap_html or "", notes
 
         noun = "Summarizes" if task == "summarization" else "Translates"
         handler.__doc__ = (
             f"{noun} text with an exported model. Returns the best output, the n-best "
-            "table (rank, output, score, log-prob, tokens), the attention heatmap (PNG "
-            "data URL; None without attention) and notes."
+            "table (rank, output, score, log-prob, tokens), the attention heatmap (an "
+            "HTML table; empty without attention) and notes."
         )
         return handler
 
@@ -440,15 +413,15 @@ def _nbest_rows(out: dict[str, np.ndarray], order: Sequence[int]) -> list[list[A
     return rows
 
 
-def _heatmap(name: str, out: dict[str, np.ndarray], best: int) -> bytes | None:
-    """The best output's attention as a PNG (None when either side is empty)."""
+def _heatmap(name: str, out: dict[str, np.ndarray], best: int) -> str | None:
+    """The best output's attention as an HTML heatmap (None when either side is empty)."""
     source = _piece_list(out["source_pieces"][0], out["source_lengths"][0])
     target = _piece_list(out["target_pieces"][0, best], out["target_lengths"][0, best])
     weights = np.asarray(out["attention"][0, best])[: len(target), : len(source)]
     if not (source and target):
         return None
     title = f"{name}: output 1 (score {float(out['scores'][0, best]):.2f})"
-    return render_heatmap(source, target, weights, title=title)
+    return attention_html(source, target, weights, title=title)
 
 
 __all__ = [
@@ -466,5 +439,4 @@ __all__ = [
     "DemoService",
     "canonical_strategy",
     "clean_input",
-    "render_heatmap",
 ]
