@@ -63,17 +63,37 @@ def _assert_sources_disjoint(splits: Splits) -> None:
     assert not keys["validation"] & keys["test"]
 
 
+def test_sequences_copy_and_reverse_are_seeded_unique_and_checked():
+    from translator.data.errors import CorpusError
+    from translator.data.sequences import make_sequences
+
+    splits = load_splits("sequences", "reverse")
+    assert splits.sizes() == {"train": 20_000, "validation": 500, "test": 500}
+    source, target = splits.train[0]
+    assert target == source[::-1] and 50 <= len(source) <= 60 and set(source) <= set("abcdefghij")
+    assert load_splits("sequences", "copy").test[0][0] == splits.test[0][0]  # same draw
+    _assert_sources_disjoint(splits)
+    train, _, test = make_sequences("copy", seed=3, train_size=5, validation_size=0,
+                                    test_size=2, min_length=4, max_length=4, symbols=2)  # fmt: skip
+    assert all(s == t and len(s) == 4 and set(s) <= {"a", "b"} for s, t in train + test)
+    with pytest.raises(CorpusError, match="min_length"):
+        make_sequences(min_length=5, max_length=4)
+    with pytest.raises(CorpusError, match="symbols"):
+        make_sequences(symbols=30)
+
+
 def test_registry_entries_are_complete():
     names = [c.name for c in list_corpora()]
     for name in ("spa-eng", "multi30k", "fra-eng", "deu-eng", "ara-eng", "cmn-eng",
-                 "reuters-21578", "bbc-news-summary", "gigaword-sample", "dates"):  # fmt: skip
+                 "reuters-21578", "bbc-news-summary", "gigaword-sample", "dates",
+                 "sequences"):  # fmt: skip
         assert name in names
     for corpus in list_corpora():
         assert isinstance(corpus, Corpus)
         assert corpus.description and corpus.licence
         assert corpus.task in ("translation", "summarization")
         assert corpus.directions and corpus.default_direction is corpus.direction(None)
-        assert corpus.name == "dates" or (corpus.urls and corpus.files)
+        assert corpus.name in ("dates", "sequences") or (corpus.urls and corpus.files)
     assert get_corpus("spa-eng").default_direction.name == "spa-en"
     assert get_corpus("multi30k").default_direction.name == "de-en"
     assert get_corpus("reuters-21578").task == "summarization"

@@ -71,10 +71,16 @@ def test_a_bidirectional_encoder_is_refused_with_the_fix():
         gf.hidden_state_gradients(model, source, inputs, labels)
 
 
+@pytest.mark.slow
 def test_after_training_the_vanilla_rnn_loses_the_start_and_gated_cells_keep_it():
-    """The lesson (threshold from measurements on this preset, see the README): after
-    LESSON_STEPS steps on LESSON_LENGTH-letter reversal, the vanilla RNN's first-to-last
-    gradient ratio is at least 100x smaller than the GRU's and the LSTM's."""
+    """The lesson, measured: after LESSON_STEPS steps on LESSON_LENGTH-letter reversal
+    (32 units, batch 16, Adam 0.01), the vanilla RNN's first-to-last gradient ratio is
+    at least 100x smaller than the GRU's and the LSTM's.
+
+    Measured on 2026-12-01: rnn 1.1e-5, GRU 6.2e-2 (5,400x), LSTM 0.19 (17,000x); a
+    few minutes of two cores, hence ``slow``.  On 30 letters (Adam 0.003, 200 steps)
+    the GRU's margin was only 2x, on 40 letters with 0.01 195x: it needs a long task
+    to learn to hold its update gate open."""
     config, batches, probe = reverse_setup(LESSON_LENGTH, 16, LESSON_STEPS, *LESSON_SET)
     reports = {r.cell: r for r in gf.measure_cells(config, ["rnn", "lstm", "gru"], batches,
                                                    probe, LESSON_STEPS)}  # fmt: skip
@@ -85,4 +91,4 @@ def test_after_training_the_vanilla_rnn_loses_the_start_and_gated_cells_keep_it(
     assert reports["rnn"].init_ratio > reports["lstm"].init_ratio > reports["gru"].init_ratio
 
 
-LESSON_LENGTH, LESSON_STEPS, LESSON_SET = 50, 300, ()
+LESSON_LENGTH, LESSON_STEPS, LESSON_SET = 50, 200, ("train.learning_rate=0.01",)

@@ -169,7 +169,7 @@ def plot_comparison(
     _, rows = bleu_by_length_rows(runs, split, tag)
     if not rows:
         return written, ""
-    title = f"{split} BLEU by source length (buckets of about equal size)"
+    title = f"{split} BLEU by source length (edges: quartiles, 90th, 97th percentile)"
     written.append(
         charts.save(charts.bleu_by_length_figure(rows, title), folder / "bleu_by_length.png")
     )

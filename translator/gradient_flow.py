@@ -139,7 +139,9 @@ def train_and_record(model: Seq2Seq, config: Config, batches: Sequence[tuple], s
         with tf.GradientTape() as tape:
             logits = model((source_ids, decoder_input_ids), training=True)
             loss = loss_fn(labels, logits)
-        grads = tape.gradient(loss, variables)
+        # Dense: an embedding's IndexedSlices repeat rows, and the norm of repeated
+        # slices is not the norm of the update they sum to.
+        grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
         norm = tf.linalg.global_norm(grads)
         optimizer.apply_gradients(zip(grads, variables))  # clips to global_clipnorm
         return loss, norm
