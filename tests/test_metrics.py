@@ -18,6 +18,7 @@ from translator.scoring import (
     plot_bleu_by_length,
     rouge,
     ter,
+    word_count,
 )
 
 # Two sentences, vocabulary of 4; the second has one padding position (label 0).
@@ -149,6 +150,15 @@ def test_rouge_f1_with_stemming():
     assert set(scores) == {"rouge1_f1", "rouge2_f1", "rougeL_f1"}
     assert scores["rouge1_f1"] == pytest.approx(75.0)  # stemming: cats->cat, running->run
     assert rouge(["same words"], ["same words"])["rougeL_f1"] == pytest.approx(100.0)
+
+
+def test_chinese_characters_count_as_words():
+    assert word_count("Hello, world!") == 2
+    assert word_count("我今天很忙，明天再說吧。") == 12  # 10 characters and 2 punctuation marks
+    assert word_count("Tom 去了 Boston。") == 4
+    assert word_count("  ") == 0
+    groups = dict(length_buckets(["我爱你。", "我" * 25]))
+    assert groups["0-10"] == [0] and groups["20-30"] == [1]
 
 
 def test_bleu_by_length_buckets_and_plot(tmp_path):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib import colormaps
 
-from translator.plotting import MAX_SOURCE_PIECES, label, top_attended_span
+from translator.plotting import MAX_SOURCE_PIECES, attended_window, label
 
 _STYLE = """<style>
 .attention-heatmap{overflow-x:auto;font-size:13px;line-height:1.2}
@@ -51,13 +51,9 @@ def attention_html(
     Outputs run down, source pieces across; sources longer than ``max_source`` pieces
     show their most attended window, and the title says which positions.
     """
-    weights = np.asarray(weights, dtype=np.float32)[: len(target_pieces), : len(source_pieces)]
-    start, stop = top_attended_span(weights, max_source)
-    shown = list(source_pieces[start:stop])
-    weights = weights[:, start:stop]
-    if (start, stop) != (0, len(source_pieces)):
-        note = f"source pieces {start + 1}-{stop} of {len(source_pieces)} (most attended)"
-        title = f"{title} — {note}" if title else note
+    shown, weights, title = attended_window(
+        source_pieces, target_pieces, weights, title, max_source
+    )
     vmax = max(float(weights.max(initial=0.0)), 1e-6)
     esc = html.escape
 

@@ -101,7 +101,9 @@ def quantile_edges(
     """Word-count bucket edges at the ``quantiles`` of the sources' lengths."""
     import numpy as np
 
-    lengths = np.array([len(s.split()) for s in sources])
+    from translator.scoring import word_count
+
+    lengths = np.array([word_count(s) for s in sources])
     inner = np.quantile(lengths, quantiles, method="higher")
     return sorted({0, *(int(e) for e in inner if e > 0)})
 

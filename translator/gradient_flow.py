@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -105,7 +106,8 @@ def hidden_state_gradients(
 
 def position_profile(norms: np.ndarray) -> np.ndarray:
     """Mean norm at each position over the examples that reach it, ``[src_len]``."""
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a position no example reaches is NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(norms, axis=0)
 
 

@@ -33,6 +33,27 @@ def top_attended_span(weights: np.ndarray, width: int) -> tuple[int, int]:
     return start, start + width
 
 
+def attended_window(
+    source_pieces: Sequence[str],
+    target_pieces: Sequence[str],
+    weights: np.ndarray,
+    title: str | None,
+    max_source: int = MAX_SOURCE_PIECES,
+) -> tuple[list[str], np.ndarray, str | None]:
+    """What a heatmap shows: ``(source pieces, weights [targets, shown], title)``.
+
+    Sources longer than ``max_source`` pieces are cut to their most attended window,
+    and the title says which positions are shown.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    weights = weights[: len(target_pieces), : len(source_pieces)]
+    start, stop = top_attended_span(weights, max_source)
+    if (start, stop) != (0, len(source_pieces)):
+        note = f"source pieces {start + 1}-{stop} of {len(source_pieces)} (most attended)"
+        title = f"{title} — {note}" if title else note
+    return list(source_pieces[start:stop]), weights[:, start:stop], title
+
+
 def attention_figure(
     source_pieces: Sequence[str],
     target_pieces: Sequence[str],
@@ -45,14 +66,9 @@ def attention_figure(
     Sources longer than ``max_source`` pieces are shown as their most attended
     window, and the title says which positions are shown.
     """
-    weights = np.asarray(weights, dtype=np.float32)
-    weights = weights[: len(target_pieces), : len(source_pieces)]
-    start, stop = top_attended_span(weights, max_source)
-    shown = list(source_pieces[start:stop])
-    weights = weights[:, start:stop]
-    if (start, stop) != (0, len(source_pieces)):
-        note = f"source pieces {start + 1}-{stop} of {len(source_pieces)} (most attended)"
-        title = f"{title} — {note}" if title else note
+    shown, weights, title = attended_window(
+        source_pieces, target_pieces, weights, title, max_source
+    )
 
     x_labels = [label(p) for p in shown]
     y_labels = [label(p) for p in target_pieces]

@@ -134,10 +134,22 @@ def bucket_label(lo: int, hi: int | None) -> str:
     return f"{lo}-{hi}" if hi is not None else f"{lo}+"
 
 
+# One CJK ideograph is one word; elsewhere a word is a run of non-space characters.
+_WORD = re.compile(
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"
+)
+
+
+def word_count(text: str) -> int:
+    """Words in ``text`` for length buckets: whitespace-separated, and each Chinese
+    character on its own (Chinese is written without spaces)."""
+    return len(_WORD.findall(text))
+
+
 def length_buckets(
     sources: Sequence[str], edges: Sequence[int] = DEFAULT_LENGTH_EDGES
 ) -> list[tuple[str, list[int]]]:
-    """Groups sentence indices by source length in whitespace words.
+    """Groups sentence indices by source length in words (:func:`word_count`).
 
     Returns ``(label, indices)`` per bucket ``[edges[i], edges[i+1])`` (the last one
     open-ended), empty buckets included so plots of different runs line up.
@@ -145,7 +157,7 @@ def length_buckets(
     bounds = [(lo, edges[i + 1] if i + 1 < len(edges) else None) for i, lo in enumerate(edges)]
     groups: list[list[int]] = [[] for _ in bounds]
     for index, text in enumerate(sources):
-        words = len(text.split())
+        words = word_count(text)
         for b, (lo, hi) in enumerate(bounds):
             if words >= lo and (hi is None or words < hi):
                 groups[b].append(index)
