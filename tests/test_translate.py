@@ -144,7 +144,8 @@ def test_chinese_trains_exports_and_translates_mixed_scripts(data_dir, tmp_path)
 
     run, out = tmp_path / "cmn-en", tmp_path / "export"
     settings = ["data.train_limit=400", "data.eval_limit=16", "model.units=16",
-                "model.embedding_dim=16", "train.epochs=1", "tokenizer.vocab_size=600"]  # fmt: skip
+                "model.embedding_dim=16", "train.epochs=1",
+                "tokenizer.vocab_size=1500"]  # fmt: skip
     args = ["--config", "cmn-en", "--output", str(run), "--quiet"]
     assert train_cli.main([*args, *(f"--set={s}" for s in settings)]) == 0
     assert read_json(RunPaths(run).summary)["source_lang"] == "zh"
