@@ -108,3 +108,31 @@ def test_evaluate_usage_errors_exit_2(tmp_path, capsys):
     assert evaluate_cli.main(["--run", str(tmp_path), "--beam", "0"]) == 2
     assert evaluate_cli.main(["--run", str(tmp_path), "--length-penalty", "-1"]) == 2
     assert "--length-penalty must be >= 0" in capsys.readouterr().err
+
+
+def test_summaries_are_scored_beside_the_validated_lead_and_the_oracle(data_dir, tmp_path, capsys):
+    """A tiny bbc-summary run: evaluate reports ROUGE, the Lead chosen on validation
+    and the extractive oracle on the same test pairs."""
+    from translator import evaluate as evaluate_cli
+    from translator import train as train_cli
+    from translator.runs import RunPaths, read_json
+
+    run = tmp_path / "bbc"
+    settings = ["data.train_limit=64", "data.max_source_length=60", "data.max_target_length=20",
+                "model.units=16", "model.embedding_dim=16", "model.attention_units=16",
+                "train.epochs=1", "tokenizer.vocab_size=2000",
+                "decode.max_length_b=20", "decode.beam_size=2"]  # fmt: skip
+    args = ["--config", "bbc-summary", "--output", str(run), "--quiet"]
+    assert train_cli.main([*args, *(f"--set={s}" for s in settings)]) == 0
+    assert evaluate_cli.main(["--run", str(run), "--limit", "12", "--no-progress"]) == 0
+    results = read_json(RunPaths(run).eval_file("test"))
+    assert results["sentences"] == 12 and set(results["rouge"]) == {
+        "rouge1_f1",
+        "rouge2_f1",
+        "rougeL_f1",
+    }
+    assert results["lead"]["chosen_on"] == "validation"
+    assert results["lead"]["baseline"] == "lead-60%"
+    assert results["oracle"]["rouge"]["rouge1_f1"] > results["lead"]["rouge"]["rouge1_f1"]
+    out = capsys.readouterr().out
+    assert "baseline lead-60% (chosen on validation)" in out and "extractive oracle" in out

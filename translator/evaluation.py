@@ -25,6 +25,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from translator.baselines import summary_baselines
 from translator.config import Config, DecodeConfig
 from translator.inference import Inference, resolve_decode
 from translator.metrics import MaskedAccuracy, Perplexity
@@ -33,7 +34,6 @@ from translator.runs import RunPaths, load_run, versions, write_json
 from translator.scoring import (
     bleu_by_length,
     corpus_scores,
-    lead_baseline,
     plot_bleu_by_length,
     rouge,
 )
@@ -201,9 +201,9 @@ def evaluate_run(
     results["perplexity"] = results["teacher_forced"]["perplexity"]
     if config.task == "summarization":
         results["rouge"] = rouge(hypotheses, references)
-        # The baseline a summarizer must beat, scored on the same pairs.
-        lead_name, leads = lead_baseline(sources, references)
-        results["lead"] = {"baseline": lead_name, "rouge": rouge(leads, references)}
+        # The baselines a summarizer must beat (chosen without the test set) and the
+        # extractive ceiling, scored on the same pairs.
+        results.update(summary_baselines([t for _, t in splits.train], splits.validation, pairs))
 
     paths.eval.mkdir(parents=True, exist_ok=True)
     results["bleu_by_length"] = bleu_by_length(sources, hypotheses, references, tokenize)
@@ -256,9 +256,16 @@ def format_report(results: dict[str, Any]) -> str:
             f"ROUGE-1/2/L F1 {r['rouge1_f1']:.2f} / {r['rouge2_f1']:.2f} / {r['rougeL_f1']:.2f}"
         )
         if "lead" in results:
-            b = results["lead"]["rouge"]
+            lead = results["lead"]
+            b = lead["rouge"]
             lines.append(
-                f"  baseline {results['lead']['baseline']}: ROUGE-1/2/L F1 "
+                f"  baseline {lead['baseline']} (chosen on {lead['chosen_on']}): ROUGE-1/2/L "
+                f"F1 {b['rouge1_f1']:.2f} / {b['rouge2_f1']:.2f} / {b['rougeL_f1']:.2f}"
+            )
+        if "oracle" in results:
+            b = results["oracle"]["rouge"]
+            lines.append(
+                f"  extractive oracle (ceiling): ROUGE-1/2/L F1 "
                 f"{b['rouge1_f1']:.2f} / {b['rouge2_f1']:.2f} / {b['rougeL_f1']:.2f}"
             )
     buckets = ", ".join(

@@ -105,31 +105,6 @@ def rouge(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, flo
     return {f"{kind}_f1": 100.0 * totals[kind] / n for kind in kinds}
 
 
-# A sentence ends at . ! or ? (and closing quotes) followed by whitespace.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)]))\s+")
-HEADLINE_WORDS = 30  # references shorter than this on average are headlines
-
-
-def lead_baseline(
-    sources: Sequence[str], references: Sequence[str], sentences: int = 3
-) -> tuple[str, list[str]]:
-    """The Lead-k baseline every news summary is compared with.
-
-    Summaries (references averaging ``HEADLINE_WORDS`` words or more) get the first
-    ``sentences`` sentences of the source (Lead-3); headlines get the first N words,
-    N being the references' mean length rounded (Lead-N words).
-
-    Returns:
-        ``(name, baselines)``, e.g. ``("lead-3", [...])`` or ``("lead-9-words", [...])``.
-    """
-    mean_words = sum(len(r.split()) for r in references) / max(1, len(references))
-    if mean_words < HEADLINE_WORDS:
-        n = max(1, round(mean_words))
-        return f"lead-{n}-words", [" ".join(s.split()[:n]) for s in sources]
-    leads = [" ".join(_SENTENCE_END.split(s.strip())[:sentences]) for s in sources]
-    return f"lead-{sentences}", leads
-
-
 def bucket_label(lo: int, hi: int | None) -> str:
     return f"{lo}-{hi}" if hi is not None else f"{lo}+"
 
