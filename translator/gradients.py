@@ -68,13 +68,14 @@ def _csv_text(reports: Sequence) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["cell", "series", "x", "value"])
     for report in reports:
-        for series, values in (
-            ("init", report.init_positions),
-            ("trained", report.trained_positions),
-        ):
-            writer.writerows([report.cell, series, i + 1, f"{v:.6g}"] for i, v in enumerate(values))
-        for series, values in (("global_norm", report.global_norm), ("loss", report.loss)):
-            writer.writerows([report.cell, series, i + 1, f"{v:.6g}"] for i, v in enumerate(values))
+        series = {
+            "init": report.init_positions,
+            "trained": report.trained_positions,
+            "global_norm": report.global_norm,
+            "loss": report.loss,
+        }
+        for name, values in series.items():
+            writer.writerows([report.cell, name, i + 1, f"{v:.6g}"] for i, v in enumerate(values))
     return buffer.getvalue()
 
 
