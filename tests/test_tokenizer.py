@@ -22,13 +22,15 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the ops a reloaded SavedModel needs)
 
 from translator.config import TokenizerConfig
-from translator.tokenizer import (
+from translator.special_tokens import (
     END_ID,
     PAD_ID,
     RESERVED_PIECES,
     START_ID,
     UNK_ID,
     UNK_TEXT,
+)
+from translator.tokenizer import (
     CharTokenizer,
     Normalization,
     SentencePieceTokenizer,

@@ -65,15 +65,15 @@ def learning_curves_figure(histories: Mapping[str, Sequence[dict[str, Any]]]) ->
 def bleu_by_length_figure(
     runs: Mapping[str, Sequence[dict[str, Any]]], title: str = "BLEU by source length"
 ) -> Figure:
-    """Test BLEU per source-length bucket, one line per run (``eval/<split>.json``'s
-    ``bleu_by_length``); Bahdanau et al. (2015), Figure 2.  Empty buckets are gaps."""
+    """Test BLEU per source-length bucket, one line per run (:func:`translator.scoring.
+    bleu_by_length` rows, the same buckets for every run); Bahdanau et al. (2015),
+    Figure 2.  Empty buckets are gaps."""
     fig = Figure(figsize=(7.5, 4.5))
     ax = fig.add_subplot()
-    labels: list[str] = []
     for name, rows in runs.items():
-        labels = labels if len(labels) >= len(rows) else [row["bucket"] for row in rows]
         scores = [np.nan if row["bleu"] is None else row["bleu"] for row in rows]
         ax.plot(range(len(rows)), scores, marker="o", label=name)
+    labels = [row["bucket"] for row in next(iter(runs.values()), [])]  # shared buckets
     ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel("source length (words)")
     ax.set_ylabel("BLEU")

@@ -17,13 +17,12 @@ the long tail still gets points of its own.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from translator.runs import RunPaths, read_json
+from translator.runs import RunPaths, read_history, read_json
 
 LENGTH_QUANTILES = (0.25, 0.5, 0.75, 0.9, 0.97)
 
@@ -156,15 +155,7 @@ def plot_comparison(
     from translator import charts
 
     folder = Path(folder)
-    histories = {}
-    for run in runs:
-        paths = RunPaths(Path(run))
-        lines = (
-            paths.history.read_text(encoding="utf-8").splitlines()
-            if paths.history.is_file()
-            else []
-        )
-        histories[paths.root.name] = [json.loads(line) for line in lines if line.strip()]
+    histories = {Path(run).name: read_history(RunPaths(Path(run))) for run in runs}
     written = [
         charts.save(charts.learning_curves_figure(histories), folder / "learning_curves.png")
     ]

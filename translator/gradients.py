@@ -108,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.run:
             config, source_tok, target_tok = load_run_setup(args.run)
             config = config.override(args.overrides)
-            splits = load_splits_from_config(config, download=args.download)
         else:
             config = load_config(args.config, args.overrides)
-            splits = load_splits_from_config(config, download=args.download)
+        splits = load_splits_from_config(config, download=args.download)
+        if not args.run:
             source_tok, target_tok = train_tokenizers(config.tokenizer, splits.train)
             config = fill_vocab_sizes(config, source_tok, target_tok)
         train_batches = gradient_flow.sample_batches(

@@ -9,7 +9,8 @@ Every file of a run is named here and nowhere else.  A run folder holds::
     checkpoints/last.json  a readable copy of that training state
     best.keras             weights with the lowest validation loss (no optimizer)
     final.keras            weights when training ended (no optimizer)
-    metrics.jsonl          one JSON line per epoch: every log, epoch, step, time, lr
+    metrics.jsonl          one JSON line per epoch: every log, epoch, step, time, lr (and
+                           interim validation rows with train.validate_every_steps)
     metrics.csv            the same as a table
     logs/                  TensorBoard event files
     summary.json           what was trained, how long, how well
@@ -234,7 +235,8 @@ class TrainingState:
         early_stopping_wait: epochs since the last improvement.
         stopped_by: ``early_stopping``, ``time_budget`` or None.
         budget_seconds: time-budget seconds used (a resumed run gets the rest).
-        history: one record per finished epoch (what ``metrics.jsonl`` holds).
+        history: one record per finished epoch, plus interim validation rows
+            (``interim: true``); what ``metrics.jsonl`` holds.
         invocations: one record per training command (start time, wall seconds,
             steps), as of its last checkpoint.
     """
@@ -315,6 +317,14 @@ def load_checkpoint_weights(model: keras.Model, path: str | Path) -> None:
         model.load_weights(path)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
         raise _corrupt(path, err) from err
+
+
+def read_history(paths: RunPaths) -> list[dict[str, Any]]:
+    """The rows of ``metrics.jsonl`` (``[]`` when the run has none yet)."""
+    if not paths.history.is_file():
+        return []
+    lines = paths.history.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def write_history(paths: RunPaths, history: list[dict[str, Any]]) -> None:
