@@ -12,7 +12,8 @@ A summarizer is only worth reading if it beats the article's own opening, so
   ROUGE-1 and ROUGE-2 F1 against the reference (Nallapati et al. 2017, SummaRuNNer's
   extraction labels), kept in article order -- the ceiling of any extractive summary.
 
-Sentences come from :func:`split_sentences`, one deterministic rule used everywhere.
+Sentences come from :func:`translator.sentences.split_sentences`, the one rule used
+everywhere (the extractive model and its export included).
 Selection scores use rouge-score's tokenizer and Porter stemmer with n-gram counts
 (no LCS: fast enough for every candidate); reported scores are
 :func:`translator.scoring.rouge`.
@@ -28,20 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.scoring import rouge
+from translator.sentences import split_sentences
 
 HEADLINE_WORDS = 30  # references shorter than this on average are headlines
 LEAD_SENTENCES = tuple(range(1, 11))
 LEAD_FRACTIONS = (0.2, 0.3, 0.4, 0.5, 0.6)
-
-# A sentence ends at . ! or ? (and closing quotes or brackets) followed by whitespace;
-# a line break always ends one.
-_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"'”’)]))\s+|\s*\n\s*")
-
-
-def split_sentences(text: str) -> list[str]:
-    """The article's sentences, by the rule above; text without sentence punctuation
-    is one sentence, and empty text has none."""
-    return [s for s in (part.strip() for part in _SENTENCE_END.split(text)) if s]
 
 
 @dataclass(frozen=True)
@@ -102,22 +94,69 @@ def selection_score(candidate: Sequence[str], reference: Sequence[str]) -> float
 
 def oracle_indices(sentences: Sequence[str], reference: str) -> list[int]:
     """Greedy oracle: add the sentence that raises :func:`selection_score` most, until
-    none does; returns the chosen indices in article order."""
+    none does; returns the chosen indices in article order (ties: the earlier one).
+
+    The candidate extract is the chosen sentences' tokens concatenated in article
+    order; its n-gram overlap with the reference is updated incrementally (the
+    sentence's own n-grams plus the bigrams across its new neighbours), which is
+    exact and keeps labelling a training split to seconds.
+    """
     reference_tokens = _tokens(reference)
     sentence_tokens = [_tokens(s) for s in sentences]
+    ref = (_ngrams(reference_tokens, 1), _ngrams(reference_tokens, 2))
+    ref_total = (sum(ref[0].values()), sum(ref[1].values()))
+    own = [(_ngrams(t, 1), _ngrams(t, 2)) for t in sentence_tokens]
+    counts = (Counter(), Counter())
+    overlap, total = [0, 0], [0, 0]
     chosen: list[int] = []
     best = 0.0
 
-    def with_sentence(i: int) -> float:
-        tokens = sum((sentence_tokens[j] for j in sorted([*chosen, i])), ())
-        return selection_score(tokens, reference_tokens)
+    def last_first(left: int | None, right: int | None) -> tuple[str, str] | None:
+        if left is None or right is None:
+            return None
+        return sentence_tokens[left][-1], sentence_tokens[right][0]
+
+    def delta(i: int) -> tuple[dict, dict]:
+        # Nearest chosen sentences with tokens before and after i, in article order.
+        left = max((j for j in chosen if j < i and sentence_tokens[j]), default=None)
+        right = min((j for j in chosen if j > i and sentence_tokens[j]), default=None)
+        bigrams = dict(own[i][1])
+        if sentence_tokens[i]:
+            for gram, step in ((last_first(left, i), 1), (last_first(i, right), 1)):
+                if gram is not None:
+                    bigrams[gram] = bigrams.get(gram, 0) + step
+            joined = last_first(left, right)
+            if joined is not None:
+                bigrams[joined] = bigrams.get(joined, 0) - 1
+        return own[i][0], bigrams
+
+    def score_with(change: tuple[dict, dict]) -> tuple[float, list[int], list[int]]:
+        new_overlap, new_total, f1 = list(overlap), list(total), 0.0
+        for n in (0, 1):
+            for gram, count in change[n].items():
+                if count:
+                    before = counts[n][gram]
+                    limit = ref[n][gram]
+                    new_overlap[n] += min(before + count, limit) - min(before, limit)
+                    new_total[n] += count
+            if new_overlap[n]:
+                p, r = new_overlap[n] / new_total[n], new_overlap[n] / ref_total[n]
+                f1 += 2 * p * r / (p + r)
+        return f1 / 2, new_overlap, new_total
 
     while len(chosen) < len(sentences):
-        score, index = max((with_sentence(i), -i) for i in range(len(sentences)) if i not in chosen)
-        index = -index  # ties: the earlier sentence
+        options = []
+        for i in range(len(sentences)):
+            if i not in chosen:
+                change = delta(i)
+                options.append((score_with(change)[0], -i, change))
+        score, index, change = max(options, key=lambda o: (o[0], o[1]))
         if score <= best:
             break
-        best, chosen = score, [*chosen, index]
+        best, (_, overlap, total) = score, score_with(change)
+        for n in (0, 1):
+            counts[n].update(change[n])
+        chosen.append(-index)
     return sorted(chosen)
 
 

@@ -21,6 +21,7 @@ import yaml
 
 CELLS = ("rnn", "lstm", "gru", "peephole_lstm")
 DECODERS = ("sutskever", "cho", "bahdanau", "luong")
+ARCHITECTURES = ("seq2seq", "extractive")
 LUONG_SCORES = ("dot", "general", "concat")
 TASKS = ("translation", "summarization")
 TOKENIZERS = ("sentencepiece", "char", "word")
@@ -63,9 +64,14 @@ class DataConfig:
     eval_limit: int | None = None
     uppercase_titles: bool = True  # keep Reuters' upper-case titles as they are
     strict: bool = False  # fail on the first malformed corpus line instead of skipping
+    # Extractive models: the first max_sentences sentences, sentence_words tokens each.
+    max_sentences: int = 50
+    sentence_words: int = 40
 
     def validate(self) -> None:
         _positive("data.max_source_length", self.max_source_length)
+        _positive("data.max_sentences", self.max_sentences)
+        _positive("data.sentence_words", self.sentence_words)
         _positive("data.max_target_length", self.max_target_length)
         _choice("data.overlength", self.overlength, ("drop", "trim"))
 
@@ -103,8 +109,14 @@ class ModelConfig:
     vector fed to every step), ``bahdanau`` (additive attention on s_{t-1}) or
     ``luong`` (``attention``: dot | general | concat on h_t).  Vocabulary sizes are
     filled in from the trained tokenizers before the model is built.
+
+    ``architecture: extractive`` is the sentence extractor of
+    :mod:`translator.extractive` instead (summarization only): it uses ``cell``,
+    ``embedding_dim``, ``units``, ``bidirectional``, ``dropout`` and
+    ``attention_units``, and ``data.max_sentences`` / ``data.sentence_words``.
     """
 
+    architecture: str = "seq2seq"
     cell: str = "gru"
     embedding_dim: int = 256
     units: int = 256
@@ -126,12 +138,19 @@ class ModelConfig:
     @property
     def variant(self) -> str:
         """Short name of the architecture: ``gru-bahdanau``, ``lstm-luong-general-feed``..."""
+        if self.extractive:
+            return f"{self.cell}-extractive"
         parts = [self.cell, self.decoder]
         if self.decoder == "luong":
             parts.append(self.attention)
             if self.input_feeding:
                 parts.append("feed")
         return "-".join(parts)
+
+    @property
+    def extractive(self) -> bool:
+        """Whether this is the sentence extractor (:mod:`translator.extractive`)."""
+        return self.architecture == "extractive"
 
     @property
     def attention_name(self) -> str | None:
@@ -141,6 +160,7 @@ class ModelConfig:
         return "bahdanau" if self.decoder == "bahdanau" else None
 
     def validate(self) -> None:
+        _choice("model.architecture", self.architecture, ARCHITECTURES)
         _choice("model.cell", self.cell, CELLS)
         _choice("model.decoder", self.decoder, DECODERS)
         _choice("model.attention", self.attention, LUONG_SCORES)
@@ -253,6 +273,15 @@ class Config:
                 "model.pointer_generator=true needs tokenizer.joint=true (one vocabulary "
                 "for source and target, as in See et al. 2017)"
             )
+
+        if self.model.extractive:
+            if self.task != "summarization":
+                raise ConfigError("model.architecture=extractive needs task: summarization")
+            if self.train.label_smoothing:
+                raise ConfigError(
+                    "model.architecture=extractive needs train.label_smoothing=0 (its "
+                    "outputs are sentence positions, most of them masked)"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

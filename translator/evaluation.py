@@ -37,6 +37,7 @@ from translator.scoring import (
     plot_bleu_by_length,
     rouge,
 )
+from translator.sentences import split_sentences
 from translator.tokenizer import Tokenizer
 
 SPLITS = ("train", "validation", "test")
@@ -63,6 +64,7 @@ def teacher_forced_scores(
         batch_size,
         bucket=True,
         pointer_generator=config.model.pointer_generator,
+        extractive=config.model.extractive,
     )
     perplexity, accuracy = Perplexity(), MaskedAccuracy()
 
@@ -157,10 +159,13 @@ def evaluate_run(
     decode_config = decode_settings(config, beam, length_penalty)
     tokenize = splits.info.get("bleu_tokenize", "13a")
 
-    truncated = sum(
-        int(n) > config.data.max_source_length
-        for n in source_tok.tokenize(tf.constant(sources)).row_lengths().numpy()
-    )
+    if config.model.extractive:
+        limit_of_source = config.data.max_sentences
+        source_lengths = [len(split_sentences(source)) for source in sources]
+    else:
+        limit_of_source = config.data.max_source_length
+        source_lengths = source_tok.tokenize(tf.constant(sources)).row_lengths().numpy()
+    truncated = sum(int(n) > limit_of_source for n in source_lengths)
     bar = tqdm(total=len(sources), unit="sent", desc=f"decoding {split}", disable=not progress)
     start = time.perf_counter()
     try:

@@ -32,7 +32,9 @@ import tensorflow as tf
 from translator.config import STRATEGIES, Config, DecodeConfig
 from translator.copying import detokenize_extended, extend_source, restore_pieces
 from translator.decoding import DecodeResult, decode
-from translator.special_tokens import PAD_ID
+from translator.extractive import FIRST_SENTENCE_ID
+from translator.sentences import pack_sentences
+from translator.special_tokens import END_ID, PAD_ID, RESERVED_PIECES
 from translator.tokenizer import Tokenizer
 
 # --------------------------------------------------------------------------- settings
@@ -165,12 +167,41 @@ class Encoded:
         truncated: bool ``[B]``, the source was longer than ``max_source_length``.
         oov_words: ``tf.string`` ``[B, K]``, the words behind the extended ids
             (pointer-generator), else None.
+        sentences: ``tf.string`` ``[B, S]``, the sentences an extractive model read
+            ("" on padding), else None.  For such a model ``ids`` are
+            sentence-packed (:func:`translator.sentences.pack_sentences`),
+            ``lengths`` count sentences and ``truncated`` says the article had more
+            than ``max_sentences``.
     """
 
     ids: tf.Tensor
     lengths: tf.Tensor
     truncated: tf.Tensor
     oov_words: tf.Tensor | None = None
+    sentences: tf.Tensor | None = None
+
+
+def picked_sentences(ids: tf.Tensor, sentences: tf.Tensor) -> tf.Tensor:
+    """An extractive model's output ids ``[B, N, T]`` -> the sentences they pick
+    (``tf.string`` ``[B, N, T]``, "" for END and padding); ``sentences`` ``[B, S]``."""
+    batch = tf.shape(sentences)[0]
+    table = tf.concat([sentences, tf.fill([batch, 1], "")], axis=1)  # S may be 0
+    blank = tf.shape(table)[1] - 1
+    index = ids - FIRST_SENTENCE_ID
+    index = tf.where((index >= 0) & (index < blank), index, blank)
+    flat = tf.reshape(index, [batch, -1])
+    return tf.reshape(tf.gather(table, flat, batch_dims=1), tf.shape(ids))
+
+
+def sentence_picks(result: DecodeResult) -> tuple[tf.Tensor, tf.Tensor]:
+    """An extractive model's picks: (sentence indices int32 ``[B, N, T]``, -1 for END
+    and padding; the pointer probability of each pick, float32 ``[B, N, T]``, 0 there)."""
+    index = result.ids - FIRST_SENTENCE_ID
+    valid = index >= 0
+    width = tf.shape(result.attention)[-1]
+    attention = tf.pad(result.attention, [[0, 0], [0, 0], [0, 0], [0, 1]])  # S may be 0
+    probability = tf.gather(attention, tf.clip_by_value(index, 0, width), batch_dims=3)
+    return tf.where(valid, index, -1), tf.where(valid, probability, 0.0)
 
 
 # --------------------------------------------------------------------------- the path
@@ -187,6 +218,7 @@ class Inference:
             more (END).
         decode_config: the default decode settings (and ``max_length_a/b``,
             ``block_ngram_repeat``, which always apply).
+        max_sentences, sentence_words: an extractive model's ``data`` limits.
     """
 
     def __init__(
@@ -198,6 +230,8 @@ class Inference:
         max_source_length: int,
         max_target_length: int,
         decode_config: DecodeConfig,
+        max_sentences: int = 0,
+        sentence_words: int = 0,
     ) -> None:
         self.model = model
         self.source_tokenizer = source_tokenizer
@@ -205,7 +239,10 @@ class Inference:
         self.max_source_length = int(max_source_length)
         self.default_cap = int(max_target_length) + 1
         self.decode_config = decode_config
-        self.pointer = bool(getattr(model.decoder, "pointer_generator", False))
+        self.extractive = bool(getattr(model, "extractive", False))
+        self.pointer = not self.extractive and bool(model.decoder.pointer_generator)
+        self.max_sentences = int(max_sentences)
+        self.sentence_words = int(sentence_words)
 
     @classmethod
     def from_config(
@@ -219,11 +256,18 @@ class Inference:
             max_source_length=config.data.max_source_length,
             max_target_length=config.data.max_target_length,
             decode_config=config.decode,
+            max_sentences=config.data.max_sentences,
+            sentence_words=config.data.sentence_words,
         )
 
     # strings -> ids ---------------------------------------------------------------------
     def encode(self, strings: Any) -> Encoded:
         """Raw strings ``[B]`` -> :class:`Encoded`."""
+        if self.extractive:
+            ids, sentences, counts, truncated = pack_sentences(
+                strings, self.source_tokenizer, self.max_sentences, self.sentence_words
+            )
+            return Encoded(ids, counts, truncated, sentences=sentences)
         if self.pointer:
             # Copy model: unknown source words get extended ids (translator.copying).
             return Encoded(
@@ -232,7 +276,10 @@ class Inference:
         return Encoded(*encode_sources(strings, self.source_tokenizer, self.max_source_length))
 
     def source_pieces(self, encoded: Encoded) -> tf.Tensor:
-        """``tf.string`` ``[B, S]``: the pieces the model read, "" on padding."""
+        """``tf.string`` ``[B, S]``: the pieces the model read, "" on padding (an
+        extractive model's sentences)."""
+        if encoded.sentences is not None:
+            return encoded.sentences
         if self.pointer:
             pieces = restore_pieces(encoded.ids, encoded.oov_words, self.target_tokenizer)
         else:
@@ -305,7 +352,12 @@ class Inference:
 
     # ids -> strings ---------------------------------------------------------------------
     def texts(self, ids: tf.Tensor, encoded: Encoded) -> tf.Tensor:
-        """Output ids int32 ``[B, N, T]`` -> ``tf.string`` ``[B, N]``, copies restored."""
+        """Output ids int32 ``[B, N, T]`` -> ``tf.string`` ``[B, N]``, copies restored
+        (an extractive model's picked sentences, joined by spaces in pick order)."""
+        if encoded.sentences is not None:
+            picked = picked_sentences(ids, encoded.sentences)
+            spaced = tf.where(ids >= FIRST_SENTENCE_ID, picked + " ", "")
+            return tf.strings.strip(tf.strings.reduce_join(spaced, axis=-1))
         shape = tf.shape(ids)
         flat = tf.reshape(ids, [shape[0] * shape[1], shape[2]])  # no -1: B or T may be 0
         if encoded.oov_words is None:
@@ -314,8 +366,12 @@ class Inference:
         return tf.reshape(detokenize_extended(flat, words, self.target_tokenizer), shape[:2])
 
     def target_pieces(self, result: DecodeResult, encoded: Encoded) -> tf.Tensor:
-        """``tf.string`` ``[B, N, T]``: each output token's piece, "" past its length."""
-        if encoded.oov_words is None:
+        """``tf.string`` ``[B, N, T]``: each output token's piece, "" past its length
+        (an extractive model: each picked sentence, then ``</s>``)."""
+        if encoded.sentences is not None:
+            pieces = picked_sentences(result.ids, encoded.sentences)
+            pieces = tf.where(tf.equal(result.ids, END_ID), RESERVED_PIECES[END_ID], pieces)
+        elif encoded.oov_words is None:
             pieces = self.target_tokenizer.id_to_piece_dense(result.ids)
         else:
             pieces = restore_pieces(result.ids, encoded.oov_words, self.target_tokenizer)

@@ -12,6 +12,7 @@ from translator.attention import coverage_loss
 from translator.config import Config, ConfigError, ModelConfig
 from translator.decoder import Decoder
 from translator.encoder import Bridge, Encoder
+from translator.extractive import ExtractiveSummarizer
 from translator.special_tokens import PAD_ID
 
 _PACKAGE = "translator"
@@ -174,13 +175,17 @@ class Seq2Seq(keras.Model):
         return cls(**config)
 
 
-def build_model(config: Config | ModelConfig) -> Seq2Seq:
-    """Builds the :class:`Seq2Seq` described by a config (vocabulary sizes must be set).
+def build_model(config: Config | ModelConfig) -> Seq2Seq | ExtractiveSummarizer:
+    """Builds the model described by a config (vocabulary sizes must be set): a
+    :class:`Seq2Seq`, or with ``model.architecture: extractive`` an
+    :class:`~translator.extractive.ExtractiveSummarizer` (needs the whole config).
 
     Given a whole :class:`Config`, the coverage loss weight comes from its ``train``
     section.
     """
     model_config = config.model if isinstance(config, Config) else config
+    if model_config.extractive:
+        return _build_extractive(config)
     extra = {}
     if isinstance(config, Config):
         extra["coverage_loss_weight"] = config.train.coverage_loss_weight
@@ -211,5 +216,26 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq:
                 "set model.merge_mode=sum or model.bidirectional=false, or use 'general'"
             )
     model = Seq2Seq(**dataclasses.asdict(model_config), **extra, name="seq2seq")
+    model.build()
+    return model
+
+
+def _build_extractive(config: Config | ModelConfig) -> ExtractiveSummarizer:
+    if not isinstance(config, Config):
+        raise ConfigError("an extractive model needs the whole config (data.sentence_words)")
+    model_config = config.model
+    if model_config.source_vocab_size is None:
+        raise ConfigError("model.source_vocab_size must be set (it comes from the tokenizer)")
+    model = ExtractiveSummarizer(
+        vocab_size=model_config.source_vocab_size,
+        sentence_words=config.data.sentence_words,
+        cell=model_config.cell,
+        embedding_dim=model_config.embedding_dim,
+        units=model_config.units,
+        bidirectional=model_config.bidirectional,
+        dropout=model_config.dropout,
+        attention_units=model_config.attention_units,
+        name="extractive",
+    )
     model.build()
     return model

@@ -37,12 +37,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from translator.baselines import oracle_indices
 from translator.config import Config, ConfigError, DataConfig
 from translator.copying import extend_source, extend_target
+from translator.extractive import FIRST_SENTENCE_ID
+from translator.sentences import pack_sentences
 from translator.special_tokens import END_ID, PAD_ID, START_ID
 from translator.tokenizer import Tokenizer, tokenize_all
 
 DEFAULT_NUM_BUCKETS = 40  # quantiles; spa-en: 15 distinct boundaries, 8% padding
+_ARTICLE_CHUNK = 256  # articles split and packed per graph call
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +156,7 @@ def tokenize_pairs(
     data_config: DataConfig,
     *,
     pointer_generator: bool = False,
+    extractive: bool = False,
 ) -> TokenizedPairs:
     """Tokenizes every pair once and applies the length rules of ``data_config``.
 
@@ -161,7 +166,11 @@ def tokenize_pairs(
     positions).  Pairs where either side tokenizes to nothing are dropped (counted
     ``empty``).  ``pointer_generator``: source ids in the extended vocabulary and copied
     target words labelled with their extended ids (needs one tokenizer for both sides).
+    ``extractive``: articles packed by sentence and labelled with the oracle's picks
+    (:func:`tokenize_articles`).
     """
+    if extractive:
+        return tokenize_articles(pairs, source_tokenizer, data_config)
     total = len(pairs)
     max_source, max_target = data_config.max_source_length, data_config.max_target_length
     target_ids = tokenize_all((t for _, t in pairs), target_tokenizer)
@@ -211,6 +220,59 @@ def tokenize_pairs(
         sources=tf.gather(source_ids, kept_indices),
         targets=tf.gather(target_ids, kept_indices),
         stats=stats,
+    )
+
+
+def tokenize_articles(
+    pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, data_config: DataConfig
+) -> TokenizedPairs:
+    """Articles -> sentence-packed ids, summaries -> the oracle's sentence ids.
+
+    Sources are :func:`translator.sentences.pack_sentences` rows (the first
+    ``max_sentences`` sentences, ``sentence_words`` tokens each); targets are
+    ``FIRST_SENTENCE_ID + j`` for the sentences ``j`` that the greedy oracle
+    (:func:`translator.baselines.oracle_indices`) picks against the reference, in
+    article order, at most ``max_target_length`` of them.  The oracle reads the
+    sentences the graph split produced, so labels and model inputs always agree.
+    Articles with no sentence, or whose reference shares nothing with them, are
+    dropped (``empty``); ``trimmed`` counts articles cut to ``max_sentences``.
+    """
+    if not pairs:
+        return tokenize_pairs(pairs, tokenizer, tokenizer, data_config)
+    width = data_config.sentence_words
+    sources, targets, counts, cut = [], [], [], []
+    for i in range(0, len(pairs), _ARTICLE_CHUNK):
+        chunk = pairs[i : i + _ARTICLE_CHUNK]
+        ids, sentences, kept, truncated = pack_sentences(
+            tf.constant([article for article, _ in chunk], tf.string),
+            tokenizer,
+            data_config.max_sentences,
+            width,
+        )
+        kept = kept.numpy()
+        sources.append(tf.RaggedTensor.from_tensor(ids, lengths=kept * width))
+        for row, count, (_, reference) in zip(sentences.numpy(), kept, chunk):
+            texts = [s.decode("utf-8") for s in row[:count]]
+            picks = oracle_indices(texts, reference)[: data_config.max_target_length]
+            targets.append([FIRST_SENTENCE_ID + j for j in picks])
+        counts.extend(kept.tolist())
+        cut.extend(truncated.numpy().tolist())
+    keep = (np.array(counts) > 0) & (np.array([len(t) for t in targets]) > 0)
+    kept_indices = np.flatnonzero(keep)
+    source_ids = tf.gather(tf.concat(sources, axis=0), kept_indices)
+    stats = PipelineStats(
+        total=len(pairs),
+        kept=int(keep.sum()),
+        dropped=0,
+        trimmed=int((np.array(cut) & keep).sum()),
+        empty=int((~keep).sum()),
+        source_tokens=int(np.count_nonzero(source_ids.flat_values.numpy())),
+        target_tokens=int(sum(len(targets[i]) for i in kept_indices)),
+        kept_indices=kept_indices,
+    )
+    target_ids = tf.ragged.constant(targets, dtype=tf.int32, ragged_rank=1)
+    return TokenizedPairs(
+        sources=source_ids, targets=tf.gather(target_ids, kept_indices), stats=stats
     )
 
 
@@ -265,6 +327,7 @@ def make_dataset(
     pad_to_bucket_boundary: bool = False,
     drop_remainder: bool = False,
     pointer_generator: bool = False,
+    extractive: bool = False,
 ) -> tuple[tf.data.Dataset, PipelineStats]:
     """Batches of the pairs in their given order (evaluation, validation).
 
@@ -277,14 +340,19 @@ def make_dataset(
         bucket_boundaries: explicit length boundaries; default: about
             ``DEFAULT_NUM_BUCKETS`` quantiles of ``max(len(source), len(target) + 1)``.
         pad_to_bucket_boundary, drop_remainder: see :func:`batch_examples`.
-        pointer_generator: see :func:`tokenize_pairs`.
+        pointer_generator, extractive: see :func:`tokenize_pairs`.
 
     Returns:
         ``(dataset, stats)``; elements ``((source_ids, decoder_input_ids), labels)``,
         int32 ``[B, Ls]``, ``[B, Lt]``, ``[B, Lt]``, padded with 0.
     """
     tokenized = tokenize_pairs(
-        pairs, source_tokenizer, target_tokenizer, data_config, pointer_generator=pointer_generator
+        pairs,
+        source_tokenizer,
+        target_tokenizer,
+        data_config,
+        pointer_generator=pointer_generator,
+        extractive=extractive,
     )
     boundaries: list[int] = []
     if bucket:
@@ -312,7 +380,7 @@ class TrainingData:
         pairs: the training split.
         source_tokenizer, target_tokenizer: the run's tokenizers.
         config: ``data`` (length rules), ``train`` (``batch_size``, ``bucket``,
-            ``seed``) and ``model.pointer_generator``.
+            ``seed``) and ``model.pointer_generator`` / ``model.extractive``.
         pad_to_bucket_boundary: few distinct batch shapes (XLA); full batches only.
         drop_remainder: full batches only (tf.distribute: equal parts per replica).
     """
@@ -334,6 +402,7 @@ class TrainingData:
             target_tokenizer,
             config.data,
             pointer_generator=config.model.pointer_generator,
+            extractive=config.model.extractive,
         )
         self.size = self.tokenized.stats.kept
         if self.size == 0:
@@ -345,7 +414,13 @@ class TrainingData:
         self.boundaries = length_boundaries(lengths) if train.bucket else []
         if self.boundaries:
             # Room for any pair the length rules keep (validation pairs included).
-            top = max(config.data.max_source_length, config.data.max_target_length + 1) + 1
+            data = config.data
+            longest = (
+                data.max_sentences * data.sentence_words
+                if config.model.extractive
+                else data.max_source_length
+            )
+            top = max(longest, data.max_target_length + 1) + 1
             self.boundaries[-1] = max(self.boundaries[-1], top)
         self.stats = dataclasses.replace(
             self.tokenized.stats, bucket_boundaries=tuple(self.boundaries)
@@ -420,6 +495,7 @@ class TrainingData:
             bucket_boundaries=self.boundaries or None,
             pad_to_bucket_boundary=self.pad_to_bucket_boundary,
             pointer_generator=self.config.model.pointer_generator,
+            extractive=self.config.model.extractive,
         )
         # Bucketing hides the number of batches; count them once (the ids are in memory)
         # so Keras knows the validation length instead of running into the end of it.

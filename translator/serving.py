@@ -37,6 +37,14 @@ default cap (``data.max_target_length + 1``); the limit ``a * source_length + b`
 - ``truncated`` bool [B]: the source had more than ``max_source_length`` tokens and
   only the first ones were translated.
 
+An extractive summarizer (:mod:`translator.extractive`) reads sentences, not tokens:
+``translations`` are the picked sentences joined in pick order, ``source_pieces`` the
+article's sentences (S = sentences, at most ``data.max_sentences``; ``truncated``
+when it had more), ``target_pieces`` the picked sentences, ``attention`` the pointer
+distribution of each step over the sentences, and two more outputs give the picks:
+``sentence_indices`` int32 [B, N, T] (-1 for the end and padding) and
+``sentence_scores`` float32 [B, N, T] (the pointer probability of each pick).
+
 An empty or whitespace-only input gives an empty translation (score 0).
 :func:`load_exported` wraps a loaded export for Python callers.
 """
@@ -52,7 +60,7 @@ import numpy as np
 import tensorflow as tf
 
 from translator.config import DecodeConfig
-from translator.inference import Inference, resolve_decode, signature_inputs
+from translator.inference import Inference, resolve_decode, sentence_picks, signature_inputs
 
 METADATA_FILE = "metadata.json"
 STRING_OUTPUTS = ("translations", "source_pieces", "target_pieces")
@@ -124,7 +132,7 @@ class TranslatorModule(tf.Module):
                 top_k=top_k,
                 seed=seed,
             )
-            return {
+            outputs = {
                 "translations": inference.texts(result.ids, encoded),
                 "scores": result.scores,
                 "log_probs": result.log_probs,
@@ -135,6 +143,10 @@ class TranslatorModule(tf.Module):
                 "attention": result.attention,
                 "truncated": encoded.truncated,
             }
+            if inference.extractive:
+                indices, probabilities = sentence_picks(result)
+                outputs.update(sentence_indices=indices, sentence_scores=probabilities)
+            return outputs
 
         self.serve = serve
         self.translate = translate
