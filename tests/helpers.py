@@ -253,6 +253,84 @@ def loaded(path: Path):
     return load_exported(path)
 
 
+MARKER = "zebra"
+MARKER_WORDS = "the a cat dog runs sits on mat hill old red blue big small ran saw".split()  # noqa: SIM905
+
+
+def marker_pairs(n: int, seed: int) -> list[tuple[str, str]]:
+    """Articles of 3-7 random sentences; the summary is the sentences holding MARKER
+    (one to three of them), in article order -- known answers for every article."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        count = rng.randint(3, 7)
+        marked = set(rng.sample(range(count), rng.randint(1, min(3, count))))
+        sentences = []
+        for i in range(count):
+            words = rng.choices(MARKER_WORDS, k=rng.randint(3, 6))
+            if i in marked:
+                words.insert(rng.randrange(len(words) + 1), MARKER)
+            sentences.append(" ".join(words).capitalize() + ".")
+        summary = " ".join(s for i, s in enumerate(sentences) if i in marked)
+        pairs.append((" ".join(sentences), summary))
+    return pairs
+
+
+def extractive_config(corpus: str = "bbc-news-summary", **overrides: object) -> Config:
+    """``bbc-extractive`` shrunk for tests (8-word sentence slots, 16 units)."""
+    from translator.config import load_config
+
+    settings = {
+        "data.corpus": corpus,
+        "data.direction": "article-summary" if corpus == "bbc-news-summary" else "null",
+        "data.sentence_words": 8,
+        "model.units": 16,
+        "model.embedding_dim": 8,
+        "model.dropout": 0.0,
+        **overrides,
+    }
+    return load_config("bbc-extractive", [f"{k}={v}" for k, v in settings.items()])
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractiveArtifacts:
+    """``bbc-extractive`` (tiny) trained by the real trainer on the marker task."""
+
+    run: Path
+    export: Path
+
+
+@functools.cache
+def _build_extractive(base: Path) -> ExtractiveArtifacts:
+    from translator.exporting import export_run
+    from translator.training import TrainOptions, train
+
+    root = base / "extractive-session"
+    root.mkdir(exist_ok=True)
+    corpus = root / "marker.tsv"
+    corpus.write_text("".join(f"{a}\t{s}\n" for a, s in marker_pairs(1200, 0)), encoding="utf-8")
+    config = extractive_config(
+        str(corpus),
+        **{
+            "model.units": 32,
+            "model.embedding_dim": 16,
+            "train.epochs": 6,
+            "train.batch_size": 32,
+            "train.learning_rate": 0.01,
+            "train.checkpoint_every_minutes": "null",
+        },
+    )
+    train(config, root / "run", TrainOptions(verbose=0))
+    export = export_run(root / "run", root / "export")
+    return ExtractiveArtifacts(run=root / "run", export=export)
+
+
+@pytest.fixture(scope="session")
+def extractive_artifacts(tmp_path_factory: pytest.TempPathFactory) -> ExtractiveArtifacts:
+    """The marker-task extractive run and its export (built once per session)."""
+    return _build_extractive(tmp_path_factory.getbasetemp())
+
+
 def clean_env() -> dict[str, str]:
     """Environment for subprocesses: no PYTHONPATH, quiet TensorFlow."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -16,9 +16,15 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from helpers import artifacts, chinese_artifacts  # noqa: F401  (the session's tiny exports)
+from helpers import (  # noqa: F401  (the session's tiny exports)
+    artifacts,
+    chinese_artifacts,
+    extractive_artifacts,
+    marker_pairs,
+)
 
 from translator.demo import DemoApp
+from translator.demo.catalog import TASK_TABS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -134,3 +140,30 @@ def test_chinese_heatmap_labels_are_text(chinese_artifacts, tmp_path: Path) -> N
         assert tip.startswith(f"source: {sentence[0]}\noutput: {rows[0]}\nweight: ")
         page.screenshot(path=str(shots / "demo-zh.png"), full_page=True)
     assert (shots / "demo-zh.png").stat().st_size > 10_000
+
+
+def test_summarize_tab_highlights_the_extracted_sentences(extractive_artifacts, tmp_path: Path):  # noqa: F811
+    """An extractive export in the Summarize tab: the article with the picked sentences
+    highlighted in pick order with their scores, and the pointer heatmap."""
+    shots = screenshots(tmp_path)
+    article, summary = marker_pairs(1, 123)[0]
+    with browser_page(extractive_artifacts.export, "marker-extractive", tmp_path) as page:
+        page.get_by_role("tab", name=TASK_TABS["summarization"]).click()
+        page.locator("#summarization-input textarea").fill(article)
+        page.locator("#summarization-button").click()
+        page.locator("#summarization-heatmap .extractive-summary").wait_for(state="visible")
+        text = page.locator("#summarization-output textarea").input_value()
+        assert text == summary  # the marker sentences: the model learned the task
+        marks = page.locator("#summarization-heatmap .extractive-summary mark")
+        picked = [m.get_attribute("data-rank") for m in marks.all()]
+        assert sorted(picked) == [str(i) for i in range(1, len(picked) + 1)]
+        for mark in marks.all():
+            assert "zebra" in mark.inner_text().lower()
+            assert 0 < float(mark.get_attribute("data-score")) <= 1
+        sentences = page.locator("#summarization-heatmap .extractive-summary [data-sentence]")
+        assert sentences.count() == article.count(".")
+        heatmap = page.locator("#summarization-heatmap .attention-heatmap")
+        assert heatmap.locator("th.source").count() == sentences.count()
+        assert heatmap.locator("th.output").count() == len(picked) + 1  # picks, then </s>
+        page.screenshot(path=str(shots / "demo-extractive.png"), full_page=True)
+    assert (shots / "demo-extractive.png").stat().st_size > 10_000

@@ -22,6 +22,14 @@ def test_a_resumed_budget_gets_what_is_left():
     assert TimeBudget(7.0, spent=420.0).remaining() <= 0  # nothing left to train
 
 
+def test_the_budget_counts_from_the_command_start():
+    # 90 s of corpus loading and tokenizer training before the first batch count too.
+    budget = TimeBudget(2.0, started_at=time.monotonic() - 90.0)
+    budget.on_train_begin()
+    assert 29.0 < budget.remaining() <= 30.0
+    assert TimeBudget(1.0, started_at=time.monotonic() - 60.0).remaining() <= 0
+
+
 def test_budget_cosine_continues_its_curve_after_a_resume():
     fresh = BudgetCosine(TimeBudget(10.0), 1e-3)
     resumed = BudgetCosine(TimeBudget(10.0, spent=300.0), 1e-3)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import subprocess
 import sys
@@ -12,79 +11,31 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import clean_env
+from helpers import (  # noqa: F401  (extractive_artifacts: the session's marker-task run)
+    clean_env,
+    extractive_artifacts,
+    extractive_config,
+    marker_pairs,
+)
 from layer_harness import run_layer_test
 
 from translator import decoding
 from translator.config import load_config
 from translator.evaluation import evaluate_run
-from translator.exporting import export_run
 from translator.extractive import FIRST_SENTENCE_ID, ExtractiveSummarizer
 from translator.model import build_model
 from translator.sentences import pack_sentences, split_sentences, split_sentences_graph
 from translator.special_tokens import END_ID, START_ID, UNK_ID
 from translator.tokenizer import WordTokenizer
-from translator.training import train
-
-MARKER = "zebra"
-WORDS = [
-    "the",
-    "a",
-    "cat",
-    "dog",
-    "runs",
-    "sits",
-    "on",
-    "mat",
-    "hill",
-    "old",
-    "red",
-    "blue",
-    "big",
-    "small",
-    "ran",
-    "saw",
-]
-
-
-def marker_pairs(n: int, seed: int) -> list[tuple[str, str]]:
-    """Articles of 3-7 random sentences; the summary is the sentences holding MARKER
-    (one to three of them), in article order -- known answers for every article."""
-    rng = random.Random(seed)
-    pairs = []
-    for _ in range(n):
-        count = rng.randint(3, 7)
-        marked = set(rng.sample(range(count), rng.randint(1, min(3, count))))
-        sentences = []
-        for i in range(count):
-            words = rng.choices(WORDS, k=rng.randint(3, 6))
-            if i in marked:
-                words.insert(rng.randrange(len(words) + 1), MARKER)
-            sentences.append(" ".join(words).capitalize() + ".")
-        summary = " ".join(s for i, s in enumerate(sentences) if i in marked)
-        pairs.append((" ".join(sentences), summary))
-    return pairs
-
-
-def tiny_config(corpus: str = "bbc-news-summary", **overrides: object):
-    settings = {
-        "data.corpus": corpus,
-        "data.direction": "null" if corpus != "bbc-news-summary" else "article-summary",
-        "data.sentence_words": 8,
-        "model.source_vocab_size": 40,
-        "model.target_vocab_size": 40,
-        "model.units": 16,
-        "model.embedding_dim": 8,
-        "model.dropout": 0.0,
-        **overrides,
-    }
-    return load_config("bbc-extractive", [f"{k}={v}" for k, v in settings.items()])
 
 
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(3)
-    return build_model(tiny_config())
+    return build_model(extractive_config(**VOCAB))
+
+
+VOCAB = {"model.source_vocab_size": 40, "model.target_vocab_size": 40}
 
 
 def random_articles(batch: int, sentences: list[int], words: int = 8) -> np.ndarray:
@@ -129,7 +80,7 @@ def test_pack_sentences_puts_each_sentence_in_its_slot():
 
 
 def test_layer_harness(tmp_path):
-    config = tiny_config()
+    config = extractive_config(**VOCAB)
     source = random_articles(2, [3, 2])
     decoder_input = np.array([[START_ID, FIRST_SENTENCE_ID + 1], [START_ID, FIRST_SENTENCE_ID]])
     run_layer_test(
@@ -204,31 +155,8 @@ def test_greedy_and_beam_search_never_repeat_a_sentence_and_stop(model):
         assert result.attention.shape[-1] == 6
 
 
-@pytest.fixture(scope="module")
-def marker_run(tmp_path_factory):
-    """bbc-extractive, tiny, trained by the real trainer on the marker task."""
-    root = tmp_path_factory.mktemp("extractive")
-    corpus = root / "marker.tsv"
-    corpus.write_text("".join(f"{a}\t{s}\n" for a, s in marker_pairs(1200, 0)), encoding="utf-8")
-    config = tiny_config(
-        str(corpus),
-        **{
-            "model.source_vocab_size": "null",
-            "model.target_vocab_size": "null",
-            "model.units": 32,
-            "model.embedding_dim": 16,
-            "train.epochs": 6,
-            "train.batch_size": 32,
-            "train.learning_rate": 0.01,
-            "train.checkpoint_every_minutes": "null",
-        },
-    )
-    train(config, root / "run")
-    return root / "run"
-
-
-def test_the_pointer_decoder_learns_to_pick_the_marked_sentences(marker_run):
-    results = evaluate_run(marker_run, progress=False)
+def test_the_pointer_decoder_learns_to_pick_the_marked_sentences(extractive_artifacts):  # noqa: F811
+    results = evaluate_run(extractive_artifacts.run, progress=False)
     # Every test article has a known answer: its MARKER sentences, in order.
     print(f"marker task: exact match {results['exact_match']:.3f}, rouge {results['rouge']}")
     assert results["exact_match"] >= 0.9
@@ -265,11 +193,13 @@ with open(sys.argv[3], "w", encoding="utf-8") as f:
 """
 
 
-def test_export_in_a_fresh_process_matches_and_takes_any_article(marker_run, tmp_path):
-    export = export_run(marker_run, tmp_path / "first")
+def test_export_in_a_fresh_process_matches_and_takes_any_article(
+    extractive_artifacts,  # noqa: F811
+    tmp_path,
+):
+    # Also moved: the export must not depend on where it was written.
     moved = tmp_path / "elsewhere" / "extractive"
-    moved.parent.mkdir()
-    shutil.move(export, moved)
+    shutil.copytree(extractive_artifacts.export, moved)
     articles = [a for a, _ in marker_pairs(6, 99)]
     edge = [
         "",
@@ -293,7 +223,7 @@ def test_export_in_a_fresh_process_matches_and_takes_any_article(marker_run, tmp
     from translator.inference import Inference
     from translator.runs import load_run
 
-    config, model, tokenizer, _ = load_run(marker_run)
+    config, model, tokenizer, _ = load_run(extractive_artifacts.run)
     inference = Inference.from_config(model, tokenizer, tokenizer, config)
     greedy = load_config("bbc-extractive").decode
     assert result["summaries"] == inference.translate(articles + edge, greedy)

@@ -38,17 +38,19 @@ from translator.tokenizer import Tokenizer
 class TimeBudget(keras.callbacks.Callback):
     """Stops training cleanly once ``minutes`` of wall-clock time have passed.
 
-    The clock starts when training starts and carries on from ``spent`` seconds (what
-    earlier invocations of a resumed run used), so a resumed run gets the *remaining*
-    budget.  Checked after every batch; Keras then finishes the epoch's bookkeeping
-    (validation, checkpoint) and ends ``fit`` normally.
+    The clock starts at ``started_at`` (``time.monotonic()`` when the command started:
+    corpus loading, tokenizer training and model building count) or, without it, when
+    training starts, and carries on from ``spent`` seconds (what earlier invocations
+    of a resumed run used), so a resumed run gets the *remaining* budget.  Checked
+    after every batch; Keras then finishes the epoch's bookkeeping (validation,
+    checkpoint) and ends ``fit`` normally.
     """
 
-    def __init__(self, minutes: float, spent: float = 0.0) -> None:
+    def __init__(self, minutes: float, spent: float = 0.0, started_at: float | None = None) -> None:
         super().__init__()
         self.seconds = 60.0 * minutes
         self.spent = float(spent)
-        self.start: float | None = None
+        self.start: float | None = started_at
         self.triggered = False
 
     def elapsed(self) -> float:

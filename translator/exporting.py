@@ -100,9 +100,10 @@ def build_metadata(
         "task": config.task,
         **_languages(config),
         "model": {
+            "architecture": model_config.architecture,
             "cell": model_config.cell,
-            "decoder": model_config.decoder,
-            "attention": model_config.attention_name,
+            "decoder": "pointer" if model_config.extractive else model_config.decoder,
+            "attention": "pointer" if model_config.extractive else model_config.attention_name,
             "bidirectional": model_config.bidirectional,
             "embedding_dim": model_config.embedding_dim,
             "units": model_config.units,
@@ -128,10 +129,21 @@ def build_metadata(
             "train_limit": config.data.train_limit,
             "max_source_length": config.data.max_source_length,
             "max_target_length": config.data.max_target_length,
+            **(
+                {
+                    "max_sentences": config.data.max_sentences,
+                    "sentence_words": config.data.sentence_words,
+                }
+                if model_config.extractive
+                else {}
+            ),
         },
         "training": summary,
         "evaluation": evaluation,
-        "max_source_length": config.data.max_source_length,
+        "max_source_length": (
+            config.data.max_sentences if model_config.extractive else config.data.max_source_length
+        ),
+        "source_unit": "sentences" if model_config.extractive else "tokens",
         "default_max_length": config.data.max_target_length + 1,
         "decode": dataclasses.asdict(config.decode),
         "checkpoint": checkpoint,
@@ -161,6 +173,14 @@ def build_metadata(
                     "target_lengths": "int32 [B, N]",
                     "attention": "float32 [B, N, T, S]",
                     "truncated": "bool [B]",
+                    **(
+                        {
+                            "sentence_indices": "int32 [B, N, T] (-1: end, padding)",
+                            "sentence_scores": "float32 [B, N, T]",
+                        }
+                        if model_config.extractive
+                        else {}
+                    ),
                 },
             },
         },

@@ -19,6 +19,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 
 EXIT_USAGE = 2
@@ -83,6 +84,7 @@ def _fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (0, or 2 for a usage error)."""
+    started = time.monotonic()  # --time-budget counts from here (before TF loads)
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO spam
     command = shlex.join(["python", "-m", "translator.train", *(argv or sys.argv[1:])])
@@ -121,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             download=args.download,
             verbose=2 if args.quiet else 1,
             command=command,
+            started_at=started,
         )
         summary = train(config, args.output, options)
     except (ConfigError, RunError, CorpusError) as err:

@@ -88,6 +88,9 @@ class TrainOptions:
     verbose: int = 1
     command: str = ""
     callbacks: Sequence[keras.callbacks.Callback] = ()
+    # time.monotonic() when the command started: the time budget counts from there
+    # (data, tokenizers, model building included).  None: from the call to train().
+    started_at: float | None = None
 
 
 def train(config: Config, output: str | Path, options: TrainOptions | None = None) -> dict:
@@ -97,6 +100,8 @@ def train(config: Config, output: str | Path, options: TrainOptions | None = Non
     :mod:`translator.data` before any training when something is wrong.
     """
     options = options or TrainOptions()
+    started = time.monotonic() if options.started_at is None else options.started_at
+    options = dataclasses.replace(options, started_at=started)
     paths = RunPaths(Path(output))
     chief = is_chief(options.distribute)
     check_output(paths, options.resume, chief)
@@ -124,7 +129,6 @@ def _train(
     chief: bool,
     splits: Any,
 ) -> dict:
-    start = time.monotonic()
     paths.root.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(paths.checkpoints)
     remove_stale_temporaries(paths.root)
@@ -175,7 +179,9 @@ def _train(
         write_history(paths, state.history)  # drop lines of an epoch that never finished
     budget = None
     if options.time_budget_minutes is not None:  # a resumed run gets what is left
-        budget = TimeBudget(options.time_budget_minutes, spent=state.budget_seconds)
+        budget = TimeBudget(
+            options.time_budget_minutes, spent=state.budget_seconds, started_at=options.started_at
+        )
 
     callbacks: list[keras.callbacks.Callback] = list(options.callbacks)
     if budget is not None:
@@ -243,7 +249,7 @@ def _train(
         twin = save_weights_only(model, paths.final, recorder.twin)
         if not paths.best.exists():  # no epoch finished in this folder yet
             save_weights_only(model, paths.best, twin)
-    elapsed = time.monotonic() - start
+    elapsed = time.monotonic() - options.started_at  # the whole command
     summary = summarize(
         config, model, splits, data, val_stats, recorder.state, options, jit, elapsed, replicas
     )
@@ -296,7 +302,7 @@ def summarize(
         "train_seconds": round(train_seconds, 3),
         "wall_seconds": round(state.wall_seconds, 3),
         "invocations": state.invocations,
-        "session_seconds": round(session_seconds, 3),
+        "session_seconds": round(session_seconds, 3),  # this command, from its start
         "tokens_per_second": (
             round(state.label_tokens / train_seconds, 1) if train_seconds else None
         ),

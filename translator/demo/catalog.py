@@ -99,8 +99,18 @@ class ModelInfo:
         """False for the context-vector decoders (Sutskever, Cho): no heatmap."""
         model = self.metadata.get("model") or {}
         if "decoder" in model:
-            return model.get("decoder") in ("bahdanau", "luong")
+            return model.get("decoder") in ("bahdanau", "luong", "pointer")
         return True
+
+    @property
+    def extractive(self) -> bool:
+        """A sentence extractor (:mod:`translator.extractive`)."""
+        return (self.metadata.get("model") or {}).get("architecture") == "extractive"
+
+    @property
+    def source_unit(self) -> str:
+        """What ``max_source_length`` counts: ``tokens``, or ``sentences``."""
+        return str(self.metadata.get("source_unit") or "tokens")
 
     @property
     def max_source_length(self) -> int | None:
@@ -141,6 +151,9 @@ def describe_variant(metadata: Mapping[str, Any]) -> str:
     if not isinstance(model, Mapping):
         return "seq2seq"
     cell = CELL_NAMES.get(str(model.get("cell")), str(model.get("cell", "RNN")))
+    if model.get("architecture") == "extractive":
+        bi = "bi-" if model.get("bidirectional") else ""
+        return f"hierarchical {bi}{cell} + sentence pointer (extractive)"
     layers = model.get("encoder_layers") or 1
     encoder = ("bi-" if model.get("bidirectional") else "") + cell
     if isinstance(layers, int) and layers > 1:

@@ -8,8 +8,9 @@ the one mapping from user choices to decode settings.  :class:`DemoService` find
 model a request names (only names found at startup, never a path), runs it and returns
 a :class:`DemoResult`: the best output, the n-best rows, the attention heatmap as
 HTML (:func:`translator.attention_html.attention_html`: the browser's fonts draw every
-script), and notes.  Errors the user can fix raise :class:`DemoError` with a message that
-says what to do.
+script; for an extractive model the article with its picked sentences highlighted,
+:func:`translator.extract_html.extract_html`), and notes.  Errors the user can fix
+raise :class:`DemoError` with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from translator.attention_html import attention_html
 from translator.config import STRATEGIES, DecodeConfig
 from translator.demo.catalog import ModelCache, ModelInfo, describe_model, discover_models
+from translator.extract_html import extract_html
 
 _LOG = logging.getLogger(__name__)
 
@@ -337,14 +339,17 @@ class DemoService:
         if bool(out["truncated"][0]):
             verb = "summarized" if task == "summarization" else "translated"
             limit = info.max_source_length or int(out["source_lengths"][0])
+            unit = info.source_unit
             notes.append(
-                f"The input is longer than this model's limit of {limit} tokens: it was "
+                f"The input is longer than this model's limit of {limit} {unit}: it was "
                 f"truncated, and only the first {limit} were {verb}."
             )
         if not best_text.strip():
             notes.append("The model produced an empty output for this input.")
         heatmap = None
-        if info.has_attention:
+        if "sentence_indices" in out:
+            heatmap = _extract(info.name, out, best)
+        elif info.has_attention:
             heatmap = _heatmap(info.name, out, best)
         else:
             notes.append(
@@ -422,6 +427,21 @@ def _heatmap(name: str, out: dict[str, np.ndarray], best: int) -> str | None:
         return None
     title = f"{name}: output 1 (score {float(out['scores'][0, best]):.2f})"
     return attention_html(source, target, weights, title=title)
+
+
+def _extract(name: str, out: dict[str, np.ndarray], best: int) -> str | None:
+    """An extractive model's output: the article with its picks highlighted, and the
+    pointer heatmap (None when the article had no sentence)."""
+    sentences = _piece_list(out["source_pieces"][0], out["source_lengths"][0])
+    if not sentences:
+        return None
+    length = int(out["target_lengths"][0, best])
+    indices = out["sentence_indices"][0, best, :length]
+    picks = [int(i) for i in indices if i >= 0]
+    scores = [float(p) for p, i in zip(out["sentence_scores"][0, best, :length], indices) if i >= 0]
+    weights = np.asarray(out["attention"][0, best])[:length, : len(sentences)]
+    title = f"{name}: pointer attention, picks down, sentences across"
+    return extract_html(sentences, picks, scores, weights, title=title)
 
 
 __all__ = [
