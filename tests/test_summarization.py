@@ -9,11 +9,11 @@ from translator.baselines import (
     choose_lead,
     oracle_indices,
     oracle_summary,
-    split_sentences,
     summary_baselines,
 )
 from translator.data import load_splits
 from translator.scoring import rouge
+from translator.sentences import split_sentences
 
 
 def _direct_rouge(hypotheses, references):

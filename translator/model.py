@@ -215,7 +215,9 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq | ExtractiveSummarizer:
                 "model.attention=dot needs encoder outputs as wide as the decoder state; "
                 "set model.merge_mode=sum or model.bidirectional=false, or use 'general'"
             )
-    model = Seq2Seq(**dataclasses.asdict(model_config), **extra, name="seq2seq")
+    fields = dataclasses.asdict(model_config)
+    del fields["architecture"]  # always seq2seq here
+    model = Seq2Seq(**fields, **extra, name="seq2seq")
     model.build()
     return model
 
