@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 import tempfile
 import time
@@ -47,7 +48,10 @@ def _test_pairs(data_dir: str | None, limit: int | None) -> tuple[list[tuple[str
     except MissingDataError as err:
         sys.exit(f"error: {err}\n(pass --data-dir with spa-eng/spa.txt inside)")
     pairs = list(splits.test)
-    return (pairs[:limit] if limit else pairs), splits
+    if limit and limit < len(pairs):  # a seeded random sample: the file is length-sorted
+        chosen = sorted(random.Random(0).sample(range(len(pairs)), limit))
+        pairs = [pairs[i] for i in chosen]
+    return pairs, splits
 
 
 def build_random_export(out: Path, splits: object, train_sentences: int) -> Path:
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=os.environ.get("TRANSLATOR_DATA_DIR"))
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--limit", type=int, help="first N test sentences only")
+    parser.add_argument("--limit", type=int, help="a seeded random sample of N test sentences")
     parser.add_argument("--latency-runs", type=int, default=100)
     parser.add_argument("--train-sentences", type=int, default=50_000, help="for tokenizers")
     parser.add_argument("--keep", help="with --random-model: export here and keep it")
