@@ -32,10 +32,20 @@ def test_compare_prints_a_markdown_table(tmp_path, capsys):
     assert lines[0].startswith("| run | variant | params | train time | epochs")
     assert lines[1].startswith("|:---|:---|---:")
     assert lines[2] == (
-        "| gru-bahdanau | gru-bahdanau | 5.16M | 1h02m | 4 | 7.34 | 8.00 | 31.23 | 50.00 | 1,234 |"
+        "| gru-bahdanau | gru-bahdanau | 5.16M | 1h02m | 4 | 7.34 | 8.00 | 31.23 | 50.00 | - "
+        "| 1,234 |"
     )
     assert lines[3].startswith("| lstm-sutskever | lstm-sutskever | 5.16M | 1m35s | 4 |")
-    assert lines[3].endswith("| - | - | - | 1,234 |")  # not evaluated yet
+    assert lines[3].endswith("| - | - | - | - | 1,234 |")  # not evaluated yet
+
+
+def test_compare_shows_rouge_for_summarizers(tmp_path, capsys):
+    run = fake_run(tmp_path, "bbc-extractive", "gru-extractive", 40.0, 60)
+    evaluation = RunPaths(run).eval_file("test")
+    scores = {"rouge1_f1": 70.123, "rouge2_f1": 60.0, "rougeL_f1": 45.678}
+    write_json(evaluation, {**json.loads(evaluation.read_text()), "rouge": scores})
+    assert compare.main([str(run)]) == 0
+    assert "| 70.12 / 60.00 / 45.68 | 1,234 |" in capsys.readouterr().out
 
 
 def test_compare_rejects_a_folder_without_summary(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """Command line: ``python -m translator.compare runs/a runs/b ...``: runs side by side.
 
 Prints a Markdown table with, per run, the variant, parameter count, training time,
-epochs, validation and test perplexity, test BLEU and chrF, and training throughput
+epochs, validation and test perplexity, test BLEU and chrF, ROUGE-1/2/L F1 for
+summarizers (extractive or abstractive), and training throughput
 (target tokens per second, padding excluded), read from ``summary.json`` and
 ``eval/<split>[.<tag>].json``.  Missing numbers show as ``-``.
 
@@ -37,8 +38,16 @@ COLUMNS = (
     "test ppl",
     "BLEU",
     "chrF",
+    "ROUGE-1/2/L",
     "tokens/s",
 )
+
+
+def _rouge(evaluation: dict[str, Any]) -> str:
+    scores = evaluation.get("rouge")
+    if not scores:
+        return "-"
+    return " / ".join(f"{scores[k]:.2f}" for k in ("rouge1_f1", "rouge2_f1", "rougeL_f1"))
 
 
 def _number(value: Any, fmt: str) -> str:
@@ -75,6 +84,7 @@ def compare_rows(runs: Sequence[str | Path], split: str = "test", tag: str | Non
                 _number(evaluation.get("perplexity"), ".2f"),
                 _number((evaluation.get("bleu") or {}).get("score"), ".2f"),
                 _number((evaluation.get("chrf") or {}).get("score"), ".2f"),
+                _rouge(evaluation),
                 _number(summary.get("tokens_per_second"), ",.0f"),
             ]
         )
