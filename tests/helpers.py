@@ -331,6 +331,22 @@ def extractive_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Extractive
     return _build_extractive(tmp_path_factory.getbasetemp())
 
 
+#: The start of a script for ``python -I -c``: the process cannot import this package
+#: (what an export must not need), then loads TensorFlow and tensorflow-text.
+WITHOUT_TRANSLATOR = """
+import sys
+sys.modules["translator"] = None  # the export must not need this package
+try:
+    import translator  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise SystemExit("translator was importable")
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
+"""
+
+
 def clean_env() -> dict[str, str]:
     """Environment for subprocesses: no PYTHONPATH, quiet TensorFlow."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

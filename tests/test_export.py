@@ -13,6 +13,7 @@ import tensorflow as tf
 from helpers import (
     MAX_SOURCE,
     MAX_TARGET,
+    WITHOUT_TRANSLATOR,
     artifacts,  # noqa: F401  (a fixture)
     clean_env,
     loaded,
@@ -27,18 +28,11 @@ from translator.serving import load_exported
 
 INPUTS = ["abc", "hgfe dc", "", "   ", "a" * 5000, "ab€☃ ü", "😀 bad", "\t\n", "ABC"]
 
-FRESH_PROCESS = """
-import json, sys
-sys.modules["translator"] = None  # the export must not need this package
-try:
-    import translator
-except ImportError:
-    pass
-else:
-    raise SystemExit("translator was importable")
+FRESH_PROCESS = (
+    WITHOUT_TRANSLATOR
+    + """
+import json
 import numpy as np
-import tensorflow as tf
-import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 
 path, inputs, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 model = tf.saved_model.load(path)
@@ -60,6 +54,7 @@ def plain(value):
 with open(out, "w", encoding="utf-8") as f:
     json.dump({k: {n: plain(v) for n, v in r.items()} for k, r in results.items()}, f)
 """
+)
 
 
 def in_process(artifacts, strategy: str, beam_size: int = 1, n_best: int = 1):  # noqa: F811

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import (  # noqa: F401  (extractive_artifacts: the session's marker-task run)
+    WITHOUT_TRANSLATOR,
     clean_env,
     extractive_artifacts,
     extractive_config,
@@ -163,17 +164,10 @@ def test_the_pointer_decoder_learns_to_pick_the_marked_sentences(extractive_arti
     assert results["rouge"]["rouge1_f1"] > results["lead"]["rouge"]["rouge1_f1"]
 
 
-FRESH_PROCESS = """
-import json, sys
-sys.modules["translator"] = None  # the export must not need this package
-try:
-    import translator  # noqa: F401
-except ImportError:
-    pass
-else:
-    raise SystemExit("translator was importable")
-import tensorflow as tf
-import tensorflow_text  # noqa: F401
+FRESH_PROCESS = (
+    WITHOUT_TRANSLATOR
+    + """
+import json
 model = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
 out = model.signatures["translate"](
@@ -191,6 +185,7 @@ result = {
 with open(sys.argv[3], "w", encoding="utf-8") as f:
     json.dump(result, f)
 """
+)
 
 
 def test_export_in_a_fresh_process_matches_and_takes_any_article(
