@@ -14,8 +14,9 @@ extractive oracle (the ceiling).  Nothing is asserted.
     python benchmarks/bench_summarize.py --rows bbc-extractive --bbc-minutes 2 \\
         --set data.train_limit=200                                   # a smoke run
 
-``--reuse`` scores run folders already in ``--output`` instead of training them again
-(e.g. to print the table after adding a row).
+``--reuse`` takes run folders already in ``--output`` (and their test evaluation,
+when there is one) instead of training and decoding again, e.g. to print the table
+after adding a row; their wall time then reads "reused" (``summary.json`` has it).
 """
 
 from __future__ import annotations
@@ -81,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         wall = None
         if not (args.reuse and (run / "summary.json").is_file()):
             wall = _train(preset, run, minutes, args.overrides, env)
-        evaluate = [sys.executable, "-m", "translator.evaluate", "--run", str(run)]
-        print("$", " ".join([*evaluate, "--no-progress"]), flush=True)
-        subprocess.run([*evaluate, "--no-progress"], env=env, check=True)
-        result = json.loads((run / "eval" / "test.json").read_text(encoding="utf-8"))
+        scores = run / "eval" / "test.json"
+        if not (args.reuse and wall is None and scores.is_file()):
+            evaluate = [sys.executable, "-m", "translator.evaluate", "--run", str(run)]
+            print("$", " ".join([*evaluate, "--no-progress"]), flush=True)
+            subprocess.run([*evaluate, "--no-progress"], env=env, check=True)
+        result = json.loads(scores.read_text(encoding="utf-8"))
         summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
         rows = table.setdefault(corpus, [])
         if not rows:
