@@ -18,12 +18,11 @@ from helpers import (  # noqa: F401  (extractive_artifacts: the session's marker
     extractive_config,
     marker_pairs,
 )
-from layer_harness import run_layer_test
 
 from translator import decoding
 from translator.config import load_config
 from translator.evaluation import evaluate_run
-from translator.extractive import FIRST_SENTENCE_ID, ExtractiveSummarizer
+from translator.extractive import FIRST_SENTENCE_ID
 from translator.model import build_model
 from translator.sentences import pack_sentences, split_sentences, split_sentences_graph
 from translator.special_tokens import END_ID, START_ID, UNK_ID
@@ -78,23 +77,6 @@ def test_pack_sentences_puts_each_sentence_in_its_slot():
     assert counts.numpy().tolist() == [2, 0, 1]
     assert truncated.numpy().tolist() == [True, False, False]
     assert sentences.numpy()[0].tolist() == [b"a b.", b"c d e f g h i!"]
-
-
-def test_layer_harness(tmp_path):
-    config = extractive_config(**VOCAB)
-    source = random_articles(2, [3, 2])
-    decoder_input = np.array([[START_ID, FIRST_SENTENCE_ID + 1], [START_ID, FIRST_SENTENCE_ID]])
-    run_layer_test(
-        ExtractiveSummarizer,
-        init_kwargs=dict(vocab_size=40, sentence_words=8, cell="gru", units=8, embedding_dim=8),
-        args=((source, decoder_input),),
-        expected_output_shape=(2, 2, FIRST_SENTENCE_ID + 3),
-        tmp_path=tmp_path,
-        # The harness's loss is a random projection of the logits, whose masked
-        # entries (-1e9) swamp a float32 sum; the step below uses the real loss.
-        run_training=False,
-    )
-    assert config.model.variant == "gru-extractive"
 
 
 def test_a_training_step_reaches_every_weight_and_lowers_the_loss(model):

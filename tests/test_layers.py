@@ -13,7 +13,9 @@ from translator.attention import ATTENTIONS, get_attention
 from translator.cells import PeepholeLSTMCell, make_rnn, num_states
 from translator.decoder import Decoder
 from translator.encoder import Bridge, Encoder
+from translator.extractive import FIRST_SENTENCE_ID, ExtractiveSummarizer
 from translator.model import Seq2Seq
+from translator.special_tokens import START_ID
 
 B, SRC_LEN, TGT_LEN, VOCAB = 2, 4, 4, 12
 
@@ -218,6 +220,26 @@ def test_seq2seq(name, tmp_path):
     )
 
 
+def test_extractive_summarizer(tmp_path):
+    # Two articles of 3 and 2 sentences (8-word slots), START then one pick each.
+    rng = np.random.default_rng(0)
+    source = np.zeros((B, 3, 8), "int32")
+    for b, count in enumerate((3, 2)):
+        for j in range(count):
+            source[b, j, : rng.integers(1, 9)] = rng.integers(4, 40)
+    picks = np.array([[START_ID, FIRST_SENTENCE_ID + 1], [START_ID, FIRST_SENTENCE_ID]])
+    run_layer_test(
+        ExtractiveSummarizer,
+        init_kwargs=dict(vocab_size=40, sentence_words=8, cell="gru", units=8, embedding_dim=8),
+        args=((source.reshape(B, -1), picks),),
+        expected_output_shape=(B, 2, FIRST_SENTENCE_ID + 3),
+        tmp_path=tmp_path,
+        # The harness's loss is a random projection of the logits, whose masked entries
+        # (-1e9) swamp a float32 sum; test_extractive.py takes a step on the real loss.
+        run_training=False,
+    )
+
+
 def test_every_registered_layer_is_covered_here():
     # The layers registered by the modules imported so far (all of the model's here).
     registered = {
@@ -227,6 +249,15 @@ def test_every_registered_layer_is_covered_here():
         and isinstance(obj, type)
         and issubclass(obj, keras.layers.Layer)
     }
-    covered = {*ATTENTIONS.values(), Encoder, Bridge, Decoder, PeepholeLSTMCell, Seq2Seq}
+    covered = {
+        *ATTENTIONS.values(),
+        Encoder,
+        Bridge,
+        Decoder,
+        PeepholeLSTMCell,
+        Seq2Seq,
+        ExtractiveSummarizer,
+    }
     assert not registered - covered, f"add {registered - covered} to tests/test_layers.py"
-    assert len(registered) == 9  # 4 attention classes, Encoder, Bridge, Decoder, cell, Seq2Seq
+    # 4 attention classes, Encoder, Bridge, Decoder, cell, Seq2Seq, ExtractiveSummarizer
+    assert len(registered) == 10

@@ -237,8 +237,10 @@ def _train(
         )
 
     can_train = epoch < epochs and state.stopped_by != "early_stopping"
-    if budget is not None and budget.remaining() <= 0:
+    if budget is not None and budget.spent >= budget.seconds:
         can_train = False  # the budget was spent by earlier invocations
+    # (A fresh run whose setup alone overran the budget still trains one batch, so
+    # the run folder holds a trained checkpoint; the budget then stops it.)
     if can_train and done:  # resumed mid-epoch: that epoch's remaining batches first
         fit(data.rest_of_epoch(epoch, done), epoch, epoch + 1, data.steps_per_epoch - done)
         epoch += 1
