@@ -77,10 +77,9 @@ def test_every_preset_loads_and_validates():
         # Same check as the CLI: a buildable model once vocabulary sizes are known
         # (build_model checks what the config cannot: dot widths, tying, joint vocab).
         vocab = {"source_vocab_size": 50, "target_vocab_size": 50 if config.tokenizer.joint else 60}
+        sized = ModelConfig(**{**config.model.__dict__, **vocab})
         if config.model.extractive:  # the sentence extractor: no token decoder to check
-            model = build_model(
-                config.replace(model=ModelConfig(**{**config.model.__dict__, **vocab}))
-            )
+            model = build_model(config.replace(model=sized))
             assert isinstance(model, ExtractiveSummarizer) and config.task == "summarization"
             continue
         decoder = build_model(sized).decoder
