@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(chosen) - {p for _, p, _ in ROWS})
     if unknown:
         parser.error(f"unknown rows {unknown}; choose from {[p for _, p, _ in ROWS]}")
-    table: dict[str, list[str]] = {}
+    table: dict[str, list[str]] = {}  # corpus -> Markdown rows
+    sizes: dict[str, int] = {}  # corpus -> test pairs scored
     for corpus, preset, what in ROWS:
         if preset not in chosen:
             continue
@@ -98,19 +99,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"| extractive oracle (ceiling) | | {_rouge(result['oracle']['rouge'])} |"
                 )
         took = f"{wall:.1f} min" if wall is not None else "reused"
-        steps = summary.get("steps", summary.get("total_steps", "?"))
-        rows.append(f"| {what} (`{preset}`) | {took}, {steps} steps | {_rouge(result['rouge'])} |")
-        rows_total = result["sentences"]
-        table.setdefault("_sizes", []).append(f"{corpus}: {rows_total} test pairs")
+        rouge = _rouge(result["rouge"])
+        rows.append(f"| {what} (`{preset}`) | {took}, {summary['steps']} steps | {rouge} |")
+        sizes[corpus] = result["sentences"]
 
     print()
     for corpus, rows in table.items():
-        if corpus == "_sizes":
-            continue
-        print(f"{corpus}\n\n| system | wall time (whole command), steps | ROUGE-1 / 2 / L F1 |")
+        print(f"{corpus} ({sizes[corpus]} test pairs)\n")
+        print("| system | wall time (whole command), steps | ROUGE-1 / 2 / L F1 |")
         print("|---|---|---|")
         print("\n".join(rows), end="\n\n")
-    print("; ".join(dict.fromkeys(table.get("_sizes", []))))
     return 0
 
 

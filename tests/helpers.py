@@ -17,6 +17,7 @@ import string
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -345,6 +346,25 @@ else:
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops)
 """
+
+
+def run_without_translator(script: str, export: Path, inputs: list, tmp_path: Path) -> Any:
+    """Runs ``script`` (which starts with :data:`WITHOUT_TRANSLATOR`) in an isolated
+    ``python -I`` process with ``argv = [export, json inputs, out.json]``; returns what it
+    wrote to ``out.json``."""
+    import json
+
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", script, str(export), json.dumps(inputs), str(out)],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text(encoding="utf-8"))
 
 
 def clean_env() -> dict[str, str]:

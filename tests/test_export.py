@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,9 +12,9 @@ from helpers import (
     MAX_TARGET,
     WITHOUT_TRANSLATOR,
     artifacts,  # noqa: F401  (a fixture)
-    clean_env,
     loaded,
     reverse_pairs,
+    run_without_translator,
 )
 
 from translator import decoding
@@ -84,17 +81,7 @@ def test_fresh_process_without_translator_matches_in_process_decoding(artifacts,
     shutil.copytree(artifacts.export, tmp_path / "copy")
     moved.parent.mkdir()
     shutil.move(tmp_path / "copy", moved)
-    out = tmp_path / "out.json"
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", FRESH_PROCESS, str(moved), json.dumps(INPUTS), str(out)],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(out.read_text(encoding="utf-8"))
+    results = run_without_translator(FRESH_PROCESS, moved, INPUTS, tmp_path)
 
     texts, scores = in_process(artifacts, "greedy")
     assert results["greedy"]["translations"] == texts

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,10 +10,10 @@ import pytest
 import tensorflow as tf
 from helpers import (  # noqa: F401  (extractive_artifacts: the session's marker-task run)
     WITHOUT_TRANSLATOR,
-    clean_env,
     extractive_artifacts,
     extractive_config,
     marker_pairs,
+    run_without_translator,
 )
 
 from translator import decoding
@@ -184,18 +181,7 @@ def test_export_in_a_fresh_process_matches_and_takes_any_article(
         " ".join(f"Sentence {i} has a zebra." for i in range(2000)),
         "no punctuation at all and a zebra in it",
     ]
-    out = tmp_path / "out.json"
-    texts = json.dumps(articles + edge)
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", FRESH_PROCESS, str(moved), texts, str(out)],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
+    result = run_without_translator(FRESH_PROCESS, moved, articles + edge, tmp_path)
 
     from translator.inference import Inference
     from translator.runs import load_run

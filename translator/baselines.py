@@ -145,15 +145,14 @@ def oracle_indices(sentences: Sequence[str], reference: str) -> list[int]:
         return f1 / 2, new_overlap, new_total
 
     while len(chosen) < len(sentences):
-        options = []
-        for i in range(len(sentences)):
-            if i not in chosen:
-                change = delta(i)
-                options.append((score_with(change)[0], -i, change))
-        score, index, change = max(options, key=lambda o: (o[0], o[1]))
+        changes = {i: delta(i) for i in range(len(sentences)) if i not in chosen}
+        options = [(score_with(change), -i, change) for i, change in changes.items()]
+        (score, overlap_after, total_after), index, change = max(
+            options, key=lambda o: (o[0][0], o[1])
+        )
         if score <= best:
             break
-        best, (_, overlap, total) = score, score_with(change)
+        best, overlap, total = score, overlap_after, total_after
         for n in (0, 1):
             counts[n].update(change[n])
         chosen.append(-index)
