@@ -10,8 +10,8 @@ encoder) trains on the same batches: ``--warmup`` steps first (tracing, caches),
 makes them (shuffled, each padded to its longest pair).
 Prints a Markdown table; nothing is asserted.
 
-    TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_train.py --steps 50
-    python benchmarks/bench_train.py --variants bahdanau-gru,luong-gru --steps 20
+    TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_train.py --steps 30
+    python benchmarks/bench_train.py --variants bahdanau-gru,tf-tutorial-unbucketed
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import statistics
 import sys
 import time
 
@@ -70,8 +71,8 @@ def tutorial_model(source_vocab: int, target_vocab: int, units: int) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per variant")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    parser.add_argument("--steps", type=int, default=30, help="batches per timed pass")
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes per variant")
     parser.add_argument(
         "--variants",
         default=",".join([*VARIANTS, *REFERENCES]),
@@ -114,21 +115,20 @@ def main(argv: list[str] | None = None) -> int:
     # The trainer's own batches (epoch 0), and the same pairs without length buckets.
     data = TrainingData(splits.train, source_tok, target_tok, config)
     stats = data.stats
-    count = args.warmup + args.steps
-    batches = _random_batches(data.epoch_dataset(0), count)
+    batches = _random_batches(data.epoch_dataset(0), args.steps)
     plain = config.override(["train.bucket=false"])
     unbucketed = TrainingData(splits.train, source_tok, target_tok, plain).epoch_dataset(0)
-    plain_batches = _random_batches(unbucketed, count)
+    plain_batches = _random_batches(unbucketed, args.steps)
     print(
-        f"spa-en: {stats}; batch {args.batch_size}, {args.steps} timed steps; "
-        f"label tokens per padded target position: bucketed {_density(batches):.2f}, "
+        f"spa-en: {stats}; batch {args.batch_size}, {args.steps} batches x {args.rounds} "
+        f"rounds; label tokens per padded target position: bucketed {_density(batches):.2f}, "
         f"unbucketed {_density(plain_batches):.2f}; TF {tf.__version__}, "
         f"Keras {keras.__version__}, {os.cpu_count()} CPUs, "
         f"GPU: {bool(tf.config.list_physical_devices('GPU'))}",
         flush=True,
     )
 
-    rows = []
+    timers = []
     for name in names:
         keras.utils.set_random_seed(0)
         if name in REFERENCES:
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             jit = "auto" if config.train.jit_compile else False  # as compile_model does
             model.compile(optimizer="adam", loss=MaskedCrossEntropy(), jit_compile=jit)
             own = plain_batches if name == "tf-tutorial-unbucketed" else batches
-            rows.append(time_model(name, model, own, args.warmup, fused=True))
+            timers.append(Timer(name, model, own, fused=True))
             continue
         cell, decoder, attention, feed = VARIANTS[name]
         model_config = dataclasses.replace(
@@ -152,16 +152,23 @@ def main(argv: list[str] | None = None) -> int:
         )
         variant_config = config.replace(model=model_config)
         model = build_model(variant_config)
-        compile_model(model, variant_config, total_steps=len(batches))
-        rows.append(time_model(name, model, batches, args.warmup, model.decoder.fused))
-        del model
-        keras.backend.clear_session()
+        compile_model(model, variant_config, total_steps=(args.rounds + 1) * len(batches))
+        timers.append(Timer(name, model, batches, model.decoder.fused))
+    for timer in timers:
+        timer.first_pass()
+    for _ in range(args.rounds):
+        for timer in timers:
+            timer.timed_pass()
 
+    reference = next((t for t in timers if t.name == "tf-tutorial-unbucketed"), None)
     print()
-    print("| variant | params | fused | XLA | ms/step | target tokens/s |")
-    print("|:---|---:|:---:|:---:|---:|---:|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print("| variant | params | fused | ms/step | target tokens/s | vs tutorial | first pass |")
+    print("|:---|---:|:---:|---:|---:|---:|---:|")
+    for timer in timers:
+        ratio = "-"
+        if reference:
+            ratio = f"{timer.tokens_per_second / reference.tokens_per_second:.2f}x"
+        print("| " + " | ".join([*timer.row(), ratio, f"{timer.first_seconds:.0f} s"]) + " |")
     return 0
 
 
@@ -180,28 +187,43 @@ def _density(batches: list) -> float:
     return sum((y != 0).sum() for _, y in batches) / sum(y.size for _, y in batches)
 
 
-def time_model(
-    name: str, model: object, batches: list, warmup: int, fused: bool
-) -> tuple[str, ...]:
-    """Trains ``model`` on ``batches`` (the first ``warmup`` untimed); one table row."""
-    for x, y in batches[:warmup]:
-        model.train_on_batch(x, y)
-    timed = batches[warmup:]
-    tokens = int(sum((labels != 0).sum() for _, labels in timed))
-    start = time.perf_counter()
-    for x, y in timed:
-        loss = model.train_on_batch(x, y)
-    np.asarray(loss)  # wait for the last step
-    seconds = time.perf_counter() - start
-    print(f"  {name}: {tokens / seconds:,.0f} tokens/s", file=sys.stderr, flush=True)
-    return (
-        name,
-        f"{model.count_params() / 1e6:.2f}M",
-        "yes" if fused else "no",
-        "yes" if model.jit_compile else "no",
-        f"{1000 * seconds / len(timed):.0f}",
-        f"{tokens / seconds:,.0f}",
-    )
+class Timer:
+    """One model, its batches and its timed passes (seconds each)."""
+
+    def __init__(self, name: str, model: object, batches: list, fused: bool) -> None:
+        self.name, self.model, self.batches, self.fused = name, model, batches, fused
+        self.tokens = int(sum((labels != 0).sum() for _, labels in batches))
+        self.first_seconds = 0.0
+        self.passes: list[float] = []
+
+    def _pass(self) -> float:
+        start = time.perf_counter()
+        for x, y in self.batches:
+            loss = self.model.train_on_batch(x, y)
+        np.asarray(loss)  # wait for the last step
+        return time.perf_counter() - start
+
+    def first_pass(self) -> None:
+        """Untimed for the table: traces every batch shape."""
+        self.first_seconds = self._pass()
+
+    def timed_pass(self) -> None:
+        self.passes.append(self._pass())
+        print(f"  {self.name}: {self.tokens / self.passes[-1]:,.0f} tokens/s", file=sys.stderr)
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / statistics.median(self.passes)
+
+    def row(self) -> list[str]:
+        seconds = statistics.median(self.passes)
+        return [
+            self.name,
+            f"{self.model.count_params() / 1e6:.2f}M",
+            "yes" if self.fused else "no",
+            f"{1000 * seconds / len(self.batches):.0f}",
+            f"{self.tokens_per_second:,.0f}",
+        ]
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ def test_discovery_labels_tasks_and_examples(tmp_path: Path) -> None:
             "evaluation": {
                 "valid": {"bleu": {"score": 11.0}},
                 "test": {"bleu": {"score": 23.44}, "exact_match": 0.5},
+                "phrasebook": {"right": 30, "total": 39, "rows": []},
             },
             "examples": ["Hola.", {"source": "Buenos días."}],
         },
@@ -147,6 +148,8 @@ def test_discovery_labels_tasks_and_examples(tmp_path: Path) -> None:
     app = DemoApp(tmp_path)
     assert [m.name for m in app.models_for("summarization")] == ["news"]
     assert "exact match 50.0%" in app.describe("spa-en")
+    assert "everyday phrases 30/39 right" in app.describe("spa-en")
+    assert "everyday phrases" not in app.describe("news")
     assert all("path" not in entry for entry in app.list_models())
     with pytest.raises(DemoError, match="Unknown translation model"):
         app.resolve("translation", "../../etc")

@@ -137,3 +137,29 @@ def test_summaries_are_scored_beside_the_validated_lead_and_the_oracle(data_dir,
     assert "ter" not in results and "bleu" in results  # TER: minutes on long summaries
     out = capsys.readouterr().out
     assert "baseline lead-60% (chosen on validation)" in out and "extractive oracle" in out
+
+
+def test_phrasebook_counts_the_right_translations(dates_run, tmp_path, capsys):
+    """A phrasebook of 20 test dates with their known answers (and one with a wrong
+    answer): the count agrees with the test split's own greedy outputs."""
+    run, _ = dates_run
+    sources = read_lines(RunPaths(run).eval_file("test", suffix=".src.txt"))[:20]
+    refs = read_lines(RunPaths(run).eval_file("test", suffix=".ref.txt"))[:20]
+    hyps = read_lines(RunPaths(run).eval_file("test", suffix=".hyp.txt"))[:20]
+    lines = [f"{s}\t{r}" for s, r in zip(sources, refs)] + [f"{sources[0]}\t1999-99-99"]
+    book = tmp_path / "dates.tsv"
+    book.write_text("# known answers\n" + "\n".join(lines) + "\n", "utf-8")
+    args = ["--run", str(run), "--phrasebook", str(book), "--beam", "1"]
+    assert evaluate_cli.main(args) == 0
+    printed = capsys.readouterr().out
+    results = read_json(RunPaths(run).eval_file("phrasebook"))
+    expected = sum(h == r for h, r in zip(hyps, refs))
+    assert expected >= 16  # the model is right on most dates
+    assert (results["right"], results["total"]) == (expected, 21)
+    assert [row["output"] for row in results["rows"]] == [*hyps, hyps[0]]
+    assert results["rows"][-1]["right"] is False
+    assert printed.splitlines()[-1] == f"{expected}/21 right"
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("no tab here\n", "utf-8")
+    assert evaluate_cli.main(["--run", str(run), "--phrasebook", str(bad)]) == 2
+    assert f"{bad}:1: expected" in capsys.readouterr().err

@@ -80,6 +80,32 @@ def test_shapes_masking_and_stepwise_parity(cell, decoder, attention, input_feed
     np.testing.assert_allclose(np.stack(step_weights, 1), w, atol=1e-5)
 
 
+@pytest.mark.parametrize("feed", [False, True])
+def test_luong_ablations_deep_output_and_scaled_scores(feed):
+    """deep_output feeds E y_{t-1} to the readout; scale_scores divides dot/general
+    scores by sqrt(units).  Both keep step-wise decoding equal to teacher forcing."""
+    plain = tiny("gru", "luong", "general", feed)
+    model = tiny("gru", "luong", "general", feed, deep_output=True, scale_scores=True)
+    assert model.decoder.readout.kernel.shape == (12 * 2 + 12 + 12, 12)  # [c; h; E y]
+    assert plain.decoder.readout.kernel.shape == (12 * 2 + 12, 12)
+    logits = model((SRC, TGT)).numpy()
+    state = model.encode(SRC)
+    steps = []
+    for t in range(TGT.shape[1]):
+        step_logits, state, _ = model.decode_step(TGT[:, t], state)
+        steps.append(step_logits.numpy())
+    np.testing.assert_allclose(np.stack(steps, 1), logits, atol=1e-5)
+    # the scaled score is the plain general score over sqrt(query size)
+    attention = model.decoder.attention
+    query = np.random.default_rng(0).normal(size=(3, 2, 12)).astype("float32")
+    keys = attention.precompute(model.encode(SRC)["memory"])
+    scaled = attention.score(query, keys, None).numpy()
+    unscaled = np.matmul(query, np.swapaxes(keys.numpy(), 1, 2))
+    np.testing.assert_allclose(scaled, unscaled / np.sqrt(12), rtol=1e-5)
+    restored = Seq2Seq.from_config(model.get_config())
+    assert restored.decoder.deep_output and restored.decoder.attention.scale
+
+
 def test_state_is_a_flat_dict_of_batch_major_tensors():
     model = tiny("lstm", "luong", "general", True, encoder_layers=2, decoder_layers=2)
     state = model.encode(SRC)

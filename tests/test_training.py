@@ -20,7 +20,7 @@ from helpers import artifacts, run_module  # noqa: F401
 
 from translator import train as train_cli
 from translator import training
-from translator.config import ModelConfig, load_config, preset_names
+from translator.config import ConfigError, ModelConfig, load_config, preset_names
 from translator.runs import RunPaths, read_checkpoint_state, read_json
 from translator.training import TrainOptions
 
@@ -410,3 +410,26 @@ def test_a_corrupt_export_is_one_clear_line(artifacts, tmp_path):  # noqa: F811
     err = proc.stderr.decode().strip()
     assert proc.returncode == 2 and err.startswith("error:") and "\n" not in err, err[-2000:]
     assert str(broken) in err and "corrupt" in err
+
+
+def test_short_pairs_are_repeated_in_training_only(tmp_path):
+    """data.short_pair_words / short_pair_repeats: each training pair with at most that
+    many source words is seen that many times per epoch; validation is untouched."""
+    from translator.data import load_splits_from_config
+    from translator.data.oversampling import repeat_short_pairs
+
+    pairs = [("Hola.", "Hi."), ("Me llamo Tom.", "My name is Tom."), ("¡Ayuda!", "Help!")]
+    assert repeat_short_pairs(pairs, 1, 3) == [pairs[0]] * 3 + [pairs[1]] + [pairs[2]] * 3
+    assert repeat_short_pairs(pairs, 0, 3) == repeat_short_pairs(pairs, 3, 1) == pairs
+
+    extra = ["data.short_pair_words=1", "data.short_pair_repeats=3", "train.epochs=1"]
+    config = load_config("dates", [*TINY, *extra])
+    short = sum(len(s.split()) <= 1 for s, _ in load_splits_from_config(config).train)
+    assert 0 < short < 640  # dates has one-word formats ("3/4/98") and longer ones
+    run = tmp_path / "run"
+    assert train_cli.main(tiny_args(run, *extra)) == 0
+    data = read_json(RunPaths(run).summary)["data"]
+    assert data["train"]["kept"] == 640 + 2 * short
+    assert data["validation"]["kept"] == 64
+    with pytest.raises(ConfigError, match="short_pair_repeats"):
+        load_config("dates", ["data.short_pair_repeats=0"])

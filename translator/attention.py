@@ -20,6 +20,7 @@ Layers are picked by name from :data:`ATTENTIONS` with :func:`get_attention`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -157,8 +158,18 @@ class ConcatAttention(AdditiveAttention):
 class DotAttention(Attention):
     """Luong et al. (2015) eq. 8, ``dot``: score(h_t, h_s) = h_t^T h_s.
 
-    Needs ``query_dim == value_dim``; has no weights (``units`` is unused).
+    Needs ``query_dim == value_dim``; has no weights (``units`` is unused).  With
+    ``scale`` the score is divided by ``sqrt(query_dim)`` (Vaswani et al. 2017).
     """
+
+    def __init__(
+        self, units: int, use_coverage: bool = False, scale: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(units, use_coverage, **kwargs)
+        self.scale = scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
 
     def build(self, query_shape: Any, values_shape: Any, *args: Any, **kwargs: Any) -> None:
         if query_shape[-1] != values_shape[-1]:
@@ -172,6 +183,8 @@ class DotAttention(Attention):
 
     def score(self, query: Any, keys: Any, coverage: Any | None) -> Any:
         scores = ops.matmul(query, ops.swapaxes(keys, 1, 2))
+        if self.scale:
+            scores = scores / math.sqrt(query.shape[-1])
         if self.use_coverage and coverage is not None:
             cov = coverage if len(coverage.shape) == 3 else ops.expand_dims(coverage, 1)
             scores = scores + self.coverage_weight * cov

@@ -67,6 +67,10 @@ class DataConfig:
     # Extractive models: the first max_sentences sentences, sentence_words tokens each.
     max_sentences: int = 50
     sentence_words: int = 40
+    # Training pairs of at most short_pair_words source words appear
+    # short_pair_repeats times per epoch (translator.data.oversampling); 0 / 1: off.
+    short_pair_words: int = 0
+    short_pair_repeats: int = 1
 
     def validate(self) -> None:
         _positive("data.max_source_length", self.max_source_length)
@@ -74,6 +78,8 @@ class DataConfig:
         _positive("data.sentence_words", self.sentence_words)
         _positive("data.max_target_length", self.max_target_length)
         _choice("data.overlength", self.overlength, ("drop", "trim"))
+        _positive("data.short_pair_repeats", self.short_pair_repeats)
+        _positive("data.short_pair_words", self.short_pair_words, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,13 @@ class ModelConfig:
     attention: str = "general"  # Luong score; ignored by other decoders
     attention_units: int | None = None  # Bahdanau/concat hidden size (default: units)
     input_feeding: bool = False
+    # Luong options (README, Luong ablation): the readout also reads E y_{t-1}
+    # (Bahdanau's deep output; no gain); dot/general scores divided by sqrt(units)
+    # (Vaswani et al. 2017): unscaled ones saturate the softmax and Luong learns far
+    # less.  Off by default so that older configs rebuild the models they trained; the
+    # shipped presets turn scale_scores on.
+    deep_output: bool = False
+    scale_scores: bool = False
     tie_embeddings: bool = False
     pointer_generator: bool = False
     coverage: bool = False

@@ -102,6 +102,11 @@ class Decoder(keras.layers.Layer):
         attention: Luong score name (``dot``, ``general``, ``concat``).
         attention_units: hidden size of additive / concat scores (default ``units``).
         input_feeding: Luong input feeding.
+        deep_output: Luong's readout also reads ``E y_{t-1}``,
+            ``o_t = tanh(W_c [c_t; h_t; E y_{t-1}])``, as Bahdanau's does.
+        scale_scores: ``dot``/``general`` scores divided by ``sqrt(units)`` (the
+            unscaled scores saturate the softmax early in training; see the README's
+            Luong ablation).  Other scores ignore it.
         coverage: See et al. (2017) coverage vector fed to the attention scores.
         pointer_generator: See et al. (2017) copy mechanism: the output mixes the
             vocabulary distribution with the attention over the source,
@@ -136,6 +141,8 @@ class Decoder(keras.layers.Layer):
         attention: str = "general",
         attention_units: int | None = None,
         input_feeding: bool = False,
+        deep_output: bool = False,
+        scale_scores: bool = False,
         coverage: bool = False,
         pointer_generator: bool = False,
         dropout: float = 0.0,
@@ -160,6 +167,8 @@ class Decoder(keras.layers.Layer):
         self.attention_name = attention
         self.attention_units = attention_units or units
         self.input_feeding = input_feeding and variant == "luong"
+        self.deep_output = deep_output and variant == "luong"
+        self.scale_scores = scale_scores and variant == "luong" and attention in ("dot", "general")
         self.coverage = coverage and self.has_attention
         self.pointer_generator = pointer_generator and self.has_attention
         self.dropout = dropout
@@ -173,8 +182,13 @@ class Decoder(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(dropout)
         if self.has_attention:
             name = "bahdanau" if variant == "bahdanau" else attention
+            extra = {"scale": True} if self.scale_scores else {}
             self.attention = get_attention(
-                name, units=self.attention_units, use_coverage=self.coverage, name="attention"
+                name,
+                units=self.attention_units,
+                use_coverage=self.coverage,
+                name="attention",
+                **extra,
             )
         if variant == "luong":
             self.readout = keras.layers.Dense(units, activation="tanh", use_bias=False, name="w_c")
@@ -219,7 +233,8 @@ class Decoder(keras.layers.Layer):
             query_dim = self.units
             self.attention.build((None, None, query_dim), (None, None, self.memory_dim))
         if self.variant == "luong":
-            self.readout.build((None, self.memory_dim + self.units))
+            deep = self.embedding_dim if self.deep_output else 0
+            self.readout.build((None, self.memory_dim + self.units + deep))
         elif self.variant == "cho":
             self.readout.build((None, self.units + self.context_dim + self.embedding_dim))
         elif self.variant == "bahdanau":
@@ -289,13 +304,25 @@ class Decoder(keras.layers.Layer):
     ) -> tuple[Any, dict[str, Any], Any, Any]:
         """``embedded`` ``[batch, embedding_dim]`` -> (o_t ``[batch, units]``, state,
         weights ``[batch, src_len]``, p_gen ``[batch, 1]`` or None)."""
+        h, context, new_state, weights = self._recur(embedded, state, training)
+        out = new_state["feed"] if self.input_feeding else self._readout(h, context, embedded)
+        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        return out, new_state, weights, p_gen
+
+    def _recur(
+        self, embedded: Any, state: dict[str, Any], training: bool
+    ) -> tuple[Any, Any, dict[str, Any], Any]:
+        """The recurrent part of one step: (h_t ``[batch, units]``, the context
+        ``[batch, memory_dim]`` (Cho's fixed one, or this step's attention), the new
+        state, weights ``[batch, src_len]``).  The readout is left out: it reads no
+        state, so teacher forcing applies it to all steps at once after the loop."""
         memory, mask = state["memory"], state["mask"]
         keys, coverage = state.get("keys"), state.get("coverage")
         new_state = dict(state)
-        weights = None
+        weights, context = None, state.get("context")
         x = embedded
         if self.variant == "cho":
-            x = ops.concatenate([x, state["context"]], axis=-1)
+            x = ops.concatenate([x, context], axis=-1)
         elif self.variant == "bahdanau":
             query = state[f"rnn_{self.num_layers - 1}_0"]  # s_{t-1}, top layer
             context, weights = self.attention(query, memory, mask, keys=keys, coverage=coverage)
@@ -311,23 +338,27 @@ class Decoder(keras.layers.Layer):
                 new_state[f"rnn_{j}_{k}"] = tensor
         h = x
 
-        if self.variant == "sutskever":
-            out = h
-        elif self.variant == "cho":
-            out = self.readout(ops.concatenate([h, state["context"], embedded], axis=-1))
-        elif self.variant == "bahdanau":
-            out = self.readout(ops.concatenate([h, context, embedded], axis=-1))
-        else:
+        if self.variant == "luong":
             context, weights = self.attention(h, memory, mask, keys=keys, coverage=coverage)
-            out = self.readout(ops.concatenate([context, h], axis=-1))
             if self.input_feeding:
-                new_state["feed"] = out
+                new_state["feed"] = self._readout(h, context, embedded)
         if weights is None:
             weights = ops.zeros(ops.shape(mask), dtype=h.dtype)
         elif self.coverage:
             new_state["coverage"] = coverage + weights
-        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
-        return out, new_state, weights, p_gen
+        return h, context, new_state, weights
+
+    def _readout(self, h: Any, context: Any, embedded: Any) -> Any:
+        """o_t from h_t, the context and E y_{t-1}; any leading shape (``[batch, d]`` or
+        ``[batch, tgt_len, d]``), Cho's ``[batch, d]`` context broadcast over time."""
+        if self.variant == "sutskever":
+            return h
+        if self.variant == "luong":
+            parts = [context, h, embedded] if self.deep_output else [context, h]
+            return self.readout(ops.concatenate(parts, axis=-1))
+        if self.variant == "cho" and len(h.shape) == 3:
+            context = ops.repeat(ops.expand_dims(context, 1), ops.shape(h)[1], axis=1)
+        return self.readout(ops.concatenate([h, context, embedded], axis=-1))
 
     def _p_gen(self, context: Any, h: Any, embedded: Any) -> Any:
         return self.p_gen_layer(ops.concatenate([context, h, embedded], axis=-1))
@@ -399,24 +430,21 @@ class Decoder(keras.layers.Layer):
         self, embedded: Any, state: dict[str, Any], training: bool
     ) -> tuple[Any, Any, Any]:
         memory, mask = state["memory"], state["mask"]
-        x = embedded
+        x, context = embedded, state.get("context")
         if self.variant == "cho":
             steps = ops.shape(embedded)[1]
-            tiled = ops.repeat(ops.expand_dims(state["context"], 1), steps, axis=1)
-            x = ops.concatenate([x, tiled], axis=-1)
+            x = ops.concatenate([x, ops.repeat(ops.expand_dims(context, 1), steps, axis=1)], -1)
         for j, (rnn, layer_states) in enumerate(zip(self.rnns, self._rnn_states(state))):
             if j > 0:
                 x = self.dropout_layer(x, training=training)
             x, *_ = rnn(x, initial_state=layer_states, training=training)
         h = x
-        if not self.has_attention:
-            no_weights = ops.zeros((ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1]))
-            if self.variant == "sutskever":
-                return h, no_weights, None
-            return self.readout(ops.concatenate([h, tiled, embedded], axis=-1)), no_weights, None
-        context, weights = self.attention(h, memory, mask, keys=state["keys"])
+        if self.has_attention:
+            context, weights = self.attention(h, memory, mask, keys=state["keys"])
+        else:
+            weights = ops.zeros((ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1]))
         p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
-        return self.readout(ops.concatenate([context, h], axis=-1)), weights, p_gen
+        return self._readout(h, context, embedded), weights, p_gen
 
     def _run_steps(
         self, embedded: Any, state: dict[str, Any], training: bool
@@ -426,14 +454,18 @@ class Decoder(keras.layers.Layer):
         carry = {k: v for k, v in state.items() if k not in constant}
 
         def body(carry: dict[str, Any], x_t: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
-            out, new_state, weights, p_gen = self._step(
-                x_t, {**carry, **constant}, training=training
-            )
-            outputs = (out, weights) if p_gen is None else (out, weights, p_gen)
-            return {k: new_state[k] for k in carry}, outputs
+            h, context, new_state, weights = self._recur(x_t, {**carry, **constant}, training)
+            feed = (new_state["feed"],) if self.input_feeding else ()
+            return {k: new_state[k] for k in carry}, (h, context, weights, *feed)
 
-        outputs = time_loop(body, carry, embedded, num_outputs=3 if self.pointer_generator else 2)
-        return outputs[0], outputs[1], outputs[2] if self.pointer_generator else None
+        # The loop carries only the recurrence; readout and p_gen (which read no
+        # state) run once over all steps: fewer, larger ops per training step.
+        h, context, weights, *feed = time_loop(
+            body, carry, embedded, num_outputs=4 if self.input_feeding else 3
+        )
+        out = feed[0] if feed else self._readout(h, context, embedded)
+        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        return out, weights, p_gen
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -449,6 +481,8 @@ class Decoder(keras.layers.Layer):
             attention=self.attention_name,
             attention_units=self.attention_units,
             input_feeding=self.input_feeding,
+            deep_output=self.deep_output,
+            scale_scores=self.scale_scores,
             coverage=self.coverage,
             pointer_generator=self.pointer_generator,
             dropout=self.dropout,

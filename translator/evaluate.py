@@ -3,7 +3,9 @@
 Decodes a split of a trained run, prints BLEU / chrF / TER with their sacrebleu
 signatures (plus lower-cased scores with ``--lowercase``), teacher-forced perplexity
 and BLEU by source length, and writes ``eval/<split>.json`` and the hypotheses,
-references and plot next to it (see :mod:`translator.evaluation`).
+references and plot next to it (see :mod:`translator.evaluation`).  With
+``--phrasebook FILE`` it translates that file's sentences instead and counts the
+right ones (see :mod:`translator.phrasebook`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--limit", type=int, help="score N pairs spread over the split")
     parser.add_argument(
+        "--phrasebook",
+        metavar="FILE",
+        help="check these sentences instead of a split (TSV: source, accepted | ...; "
+        "e.g. tests/data/spa-en-everyday.tsv)",
+    )
+    parser.add_argument(
         "--lowercase", action="store_true", help="also report lower-cased BLEU / chrF / TER"
     )
     parser.add_argument(
@@ -65,10 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no INFO spam
     from translator.config import ConfigError
     from translator.data import CorpusError
-    from translator.evaluation import evaluate_run, format_report
+    from translator.evaluation import evaluate_phrasebook, evaluate_run, format_report
+    from translator.phrasebook import format_phrasebook
     from translator.runs import RunError
 
     try:
+        if args.phrasebook:
+            results = evaluate_phrasebook(
+                args.run,
+                args.phrasebook,
+                beam=args.beam,
+                checkpoint=args.checkpoint,
+                tag=args.tag,
+                length_penalty=args.length_penalty,
+            )
+            print(format_phrasebook(results))
+            return 0
         results = evaluate_run(
             args.run,
             split=args.split,

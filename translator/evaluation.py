@@ -13,6 +13,8 @@ and it writes into ``<run>/eval/``:
 * ``<name>.bleu_by_length.png``: the BLEU-by-length bar chart.
 
 ``<name>`` is the split, or ``<split>.<tag>`` with a tag (``test.beam5``).
+:func:`evaluate_phrasebook` checks a run on a phrasebook instead (see
+:mod:`translator.phrasebook`) and writes ``eval/phrasebook[.<tag>].json``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from translator.baselines import summary_baselines
 from translator.config import Config, DecodeConfig
 from translator.inference import Inference, resolve_decode
 from translator.metrics import MaskedAccuracy, Perplexity
+from translator.phrasebook import read_phrasebook, score_phrasebook
 from translator.pipeline import make_dataset
 from translator.runs import RunPaths, load_run, versions, write_json
 from translator.scoring import (
@@ -232,6 +235,35 @@ def evaluate_run(
     results["files"] = files
     results["versions"] = versions()
     write_json(paths.eval_file(split, tag), results)
+    return results
+
+
+def evaluate_phrasebook(
+    run_dir: str | Path,
+    phrasebook: str | Path,
+    beam: int | None = None,
+    checkpoint: str = "best",
+    tag: str | None = None,
+    length_penalty: float | None = None,
+) -> dict[str, Any]:
+    """Translates every phrase of ``phrasebook`` with the run's model and counts the
+    right ones; writes and returns ``eval/phrasebook[.<tag>].json`` (see
+    :func:`translator.phrasebook.score_phrasebook`, plus the settings)."""
+    phrases = read_phrasebook(phrasebook)  # a bad file fails before the model loads
+    paths = RunPaths(Path(run_dir))
+    config, model, source_tok, target_tok = load_run(paths.root, checkpoint)
+    inference = Inference.from_config(model, source_tok, target_tok, config)
+    decode_config = decode_settings(config, beam, length_penalty)
+    outputs = inference.translate([phrase.source for phrase in phrases], decode_config)
+    results = {
+        "run": str(paths.root),
+        "phrasebook": str(phrasebook),
+        "checkpoint": checkpoint,
+        "decoding": dataclasses.asdict(decode_config),
+        **score_phrasebook(phrases, outputs),
+    }
+    paths.eval.mkdir(parents=True, exist_ok=True)
+    write_json(paths.eval_file("phrasebook", tag), results)
     return results
 
 

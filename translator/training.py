@@ -30,6 +30,7 @@ import tensorflow as tf
 from translator.callbacks import RunRecorder, TensorBoardLogger, TimeBudget, ValidationBleu
 from translator.config import Config, ConfigError
 from translator.data import load_splits_from_config
+from translator.data.oversampling import repeat_short_pairs
 from translator.distribution import (
     is_chief,
     make_strategy,
@@ -161,8 +162,11 @@ def _train(
             f"train.batch_size={config.train.batch_size} must be a multiple of the "
             f"{replicas} replicas (each gets an equal part of every batch)"
         )
+    train_pairs = repeat_short_pairs(
+        splits.train, config.data.short_pair_words, config.data.short_pair_repeats
+    )
     data = TrainingData(
-        splits.train, source_tok, target_tok, config, jit, drop_remainder=strategy is not None
+        train_pairs, source_tok, target_tok, config, jit, drop_remainder=strategy is not None
     )
     val_data, val_stats = data.validation_dataset(splits.validation, source_tok, target_tok)
     total_steps = config.train.epochs * data.steps_per_epoch

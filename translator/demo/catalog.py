@@ -302,6 +302,11 @@ def describe_model(info: ModelInfo) -> str:
         exact = _find_metric(tests[0] if tests else {}, ("exact_match",))
         if exact is not None and 0.0 <= exact <= 1.0:
             parts.append(f"exact match {exact:.1%}")
+        book = evaluation.get("phrasebook")  # python -m translator.evaluate --phrasebook
+        if isinstance(book, Mapping) and {type(book.get("right")), type(book.get("total"))} == {
+            int
+        }:
+            parts.append(f"everyday phrases {book['right']}/{book['total']} right")
     if info.max_source_length:
         parts.append(f"inputs up to {info.max_source_length} tokens")
     if not info.has_attention:

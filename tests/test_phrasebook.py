@@ -1,0 +1,88 @@
+"""The phrasebook: file format, errors that name file and line, matching, and the
+project's spa-en list checked against the real corpus."""
+
+from pathlib import Path
+
+import pytest
+
+from translator.phrasebook import (
+    Phrase,
+    PhrasebookError,
+    format_phrasebook,
+    normalize,
+    read_phrasebook,
+    score_phrasebook,
+)
+
+EVERYDAY = Path(__file__).parent / "data" / "spa-en-everyday.tsv"
+
+
+def test_normalize_ignores_case_spaces_and_end_punctuation():
+    assert normalize("  Hello! ") == normalize("hello.") == "hello"
+    assert normalize("¿Qué  hora es?") == "qué hora es"
+    assert normalize("I'm sorry.") != normalize("I am sorry.")  # words still count
+
+
+def test_read_splits_corpus_and_added_translations(tmp_path):
+    path = tmp_path / "p.tsv"
+    path.write_text("# greetings\n\nHola.\tHi. | Hello! + Hello there.\nSí.\tYes.\n", "utf-8")
+    phrases = read_phrasebook(path)
+    assert phrases == [
+        Phrase("Hola.", ("Hi.", "Hello!"), ("Hello there.",)),
+        Phrase("Sí.", ("Yes.",)),
+    ]
+    assert phrases[0].matches("hello.") and phrases[0].matches("Hello there!")
+    assert not phrases[0].matches("You're coming.")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Hola.\tHi.\nBroken line without a tab\n", ":2: expected"),
+        ("Hola.\t + \n", ":1: no accepted translation"),
+        ("\tHi.\n", ":1: expected"),
+        ("# only a comment\n", "no phrases"),
+    ],
+)
+def test_malformed_files_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.tsv"
+    path.write_text(text, "utf-8")
+    with pytest.raises(PhrasebookError, match=message) as err:
+        read_phrasebook(path)
+    assert str(path) in str(err.value)
+
+
+def test_non_utf8_and_missing_files_are_clear_errors(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Adiós.\tGoodbye.\n".encode("latin-1"))
+    with pytest.raises(PhrasebookError, match="not UTF-8"):
+        read_phrasebook(path)
+    with pytest.raises(PhrasebookError, match="no such phrasebook"):
+        read_phrasebook(tmp_path / "missing.tsv")
+
+
+def test_score_counts_and_formats():
+    phrases = [Phrase("Hola.", ("Hi.",)), Phrase("Gracias.", ("Thanks.", "Thank you."))]
+    result = score_phrasebook(phrases, ["hi", "You're coming."])
+    assert (result["right"], result["total"]) == (1, 2)
+    assert [row["right"] for row in result["rows"]] == [True, False]
+    assert format_phrasebook(result).splitlines()[-1] == "1/2 right"
+    with pytest.raises(ValueError):
+        score_phrasebook(phrases, ["hi"])  # one output per phrase
+
+
+def test_everyday_list_is_in_the_training_split_with_its_corpus_references(data_dir):
+    """Every sentence of the project's list is in spa-en's training split, and every
+    translation before '+' is one the corpus gives for it."""
+    from translator.config import load_config
+    from translator.data import load_splits_from_config
+
+    phrases = read_phrasebook(EVERYDAY)
+    assert len(phrases) >= 35
+    splits = load_splits_from_config(load_config("spa-en"))
+    references: dict[str, set] = {}
+    for source, target in splits.train:
+        references.setdefault(source, set()).add(target)
+    for phrase in phrases:
+        assert phrase.source in references, phrase.source
+        assert set(phrase.accepted) <= references[phrase.source], phrase.source
