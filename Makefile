@@ -32,14 +32,11 @@ reinstall:
 # runs/<preset>: training writes summary.json last, so it marks a finished run.  An
 # interrupted run (a checkpoint but no summary) is resumed.  --download fetches a
 # missing corpus (spa-eng: 2.6 MB) unless TRANSLATOR_DATA_DIR already has it.
-# spa-en-quick trains for 9 minutes of wall time counted from the command's start
-# (its budget_cosine schedule brings the rate to 0 as they run out).
-BUDGET_spa-en-quick := --time-budget 9
 runs/%/summary.json: | install
 	@if [ -f runs/$*/checkpoints/last.keras ]; then \
-		$(PY) -m translator.train --resume --output runs/$* --download $(BUDGET_$*); \
+		$(PY) -m translator.train --resume --output runs/$* --download; \
 	else \
-		$(PY) -m translator.train --config $* --output runs/$* --download $(BUDGET_$*); \
+		$(PY) -m translator.train --config $* --output runs/$* --download; \
 	fi
 
 # Test-split scores (BLEU, exact match, ...) and, where a preset has one, its

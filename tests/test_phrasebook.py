@@ -86,3 +86,24 @@ def test_everyday_list_is_in_the_training_split_with_its_corpus_references(data_
     for phrase in phrases:
         assert phrase.source in references, phrase.source
         assert set(phrase.accepted) <= references[phrase.source], phrase.source
+
+
+@pytest.mark.slow
+def test_quick_demo_model_on_the_everyday_sentences(data_dir, tmp_path):
+    """make demo's model as make demo trains it (spa-en-quick, two epochs, ~14 minutes
+    of two cores here): its everyday-sentence count and test BLEU stay at least near
+    what the README reports (22/39 and 40.5 on 2026-12-01; run-to-run noise ~0.4 BLEU).
+    """
+    from translator import evaluate as evaluate_cli
+    from translator import train as train_cli
+    from translator.runs import RunPaths, read_json
+
+    run = tmp_path / "quick"
+    assert train_cli.main(["--config", "spa-en-quick", "--output", str(run), "--quiet"]) == 0
+    assert evaluate_cli.main(["--run", str(run), "--phrasebook", str(EVERYDAY)]) == 0
+    book = read_json(RunPaths(run).eval_file("phrasebook"))
+    assert evaluate_cli.main(["--run", str(run), "--no-progress"]) == 0
+    bleu = read_json(RunPaths(run).eval_file("test"))["bleu"]["score"]
+    print(f"\nspa-en-quick: {book['right']}/{book['total']} everyday sentences, BLEU {bleu:.1f}")
+    assert book["right"] >= 20
+    assert bleu >= 39.0

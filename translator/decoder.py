@@ -2,12 +2,13 @@
 
 The decoder is written once as a *step*: given the previous target token and the
 recurrent state, return the pre-output vector, the new state and the attention
-weights.  Teacher-forced training runs that step inside one graph loop
-(``keras.ops.scan``), except on the fast path -- Sutskever, Cho and Luong without
-input feeding or coverage -- where the recurrent layers run fused over the whole
-target sequence and attention is computed for all positions at once.  Step-wise
-decoding (greedy, beam, sampling, export) calls the same step, which is why it
-reproduces the teacher-forced logits exactly.
+weights.  Teacher-forced training runs the step's recurrent part (:meth:`_recur`)
+inside one graph loop (:func:`time_loop`) and its readout, which reads no state, once
+over all positions after it; on the fast path -- Sutskever, Cho and Luong without
+input feeding or coverage -- the recurrent layers run fused over the whole target
+sequence and attention is computed for all positions at once.  Step-wise decoding
+(greedy, beam, sampling, export) calls the same recurrence and readout, which is why
+it reproduces the teacher-forced logits exactly.
 """
 
 from __future__ import annotations
