@@ -306,8 +306,7 @@ class Decoder(keras.layers.Layer):
         """``embedded`` ``[batch, embedding_dim]`` -> (o_t ``[batch, units]``, state,
         weights ``[batch, src_len]``, p_gen ``[batch, 1]`` or None)."""
         h, context, new_state, weights = self._recur(embedded, state, training)
-        out = new_state["feed"] if self.input_feeding else self._readout(h, context, embedded)
-        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        out, p_gen = self._outputs(h, context, embedded, new_state.get("feed"))
         return out, new_state, weights, p_gen
 
     def _recur(
@@ -360,6 +359,13 @@ class Decoder(keras.layers.Layer):
         if self.variant == "cho" and len(h.shape) == 3:
             context = ops.repeat(ops.expand_dims(context, 1), ops.shape(h)[1], axis=1)
         return self.readout(ops.concatenate([h, context, embedded], axis=-1))
+
+    def _outputs(self, h: Any, context: Any, embedded: Any, feed: Any = None) -> tuple[Any, Any]:
+        """(o_t, p_gen or None) for one step or all steps at once; with input feeding
+        o_t is the ``feed`` the recurrence already computed."""
+        out = feed if self.input_feeding else self._readout(h, context, embedded)
+        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        return out, p_gen
 
     def _p_gen(self, context: Any, h: Any, embedded: Any) -> Any:
         return self.p_gen_layer(ops.concatenate([context, h, embedded], axis=-1))
@@ -444,8 +450,8 @@ class Decoder(keras.layers.Layer):
             context, weights = self.attention(h, memory, mask, keys=state["keys"])
         else:
             weights = ops.zeros((ops.shape(h)[0], ops.shape(h)[1], ops.shape(mask)[1]))
-        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
-        return self._readout(h, context, embedded), weights, p_gen
+        out, p_gen = self._outputs(h, context, embedded)
+        return out, weights, p_gen
 
     def _run_steps(
         self, embedded: Any, state: dict[str, Any], training: bool
@@ -464,8 +470,7 @@ class Decoder(keras.layers.Layer):
         h, context, weights, *feed = time_loop(
             body, carry, embedded, num_outputs=4 if self.input_feeding else 3
         )
-        out = feed[0] if feed else self._readout(h, context, embedded)
-        p_gen = self._p_gen(context, h, embedded) if self.pointer_generator else None
+        out, p_gen = self._outputs(h, context, embedded, *feed)
         return out, weights, p_gen
 
     def get_config(self) -> dict[str, Any]:

@@ -303,9 +303,9 @@ def describe_model(info: ModelInfo) -> str:
         if exact is not None and 0.0 <= exact <= 1.0:
             parts.append(f"exact match {exact:.1%}")
         book = evaluation.get("phrasebook")  # python -m translator.evaluate --phrasebook
-        if isinstance(book, Mapping) and {type(book.get("right")), type(book.get("total"))} == {
-            int
-        }:
+        if isinstance(book, Mapping) and all(
+            isinstance(book.get(key), int) for key in ("right", "total")
+        ):
             parts.append(f"everyday phrases {book['right']}/{book['total']} right")
     if info.max_source_length:
         parts.append(f"inputs up to {info.max_source_length} tokens")
