@@ -6,7 +6,7 @@ prints ``translator.compare``'s table; with ``--plot DIR`` also the learning cur
 and BLEU by source length (Bahdanau et al. 2015, Figure 2).  Nothing is asserted.
 
     TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_variants.py \\
-        --minutes 5 --output runs/classic --plot docs/classic
+        --minutes 10 --output runs/classic --plot docs/classic
     python benchmarks/bench_variants.py --minutes 0.5 --presets spa-en-gru-bahdanau \\
         --set data.train_limit=2000                                # a smoke run
 """
@@ -32,7 +32,7 @@ PRESETS = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per run")
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
     parser.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
     parser.add_argument("--output", default="runs/classic", help="folder for the run folders")
     parser.add_argument("--plot", metavar="DIR", help="write compare's plots here")
