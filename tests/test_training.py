@@ -54,6 +54,7 @@ def test_every_preset_loads_and_validates():
     from translator.model import build_model
 
     names = preset_names()
+    tuned = load_config("spa-en")
     for name in (
         "dates",
         "spa-en-quick",
@@ -99,8 +100,8 @@ def test_every_preset_loads_and_validates():
         if name.startswith("spa-en-") and name != "spa-en-quick":  # spa-en-<cell>-<decoder>
             assert name.split("-")[2:] == [wanted.cell, wanted.decoder]
             # The variants differ in architecture only: the tuned preset's recipe.
-            assert config.train == load_config("spa-en").train, name
-            assert wanted.dropout == load_config("spa-en").model.dropout, name
+            assert config.train == tuned.train, name
+            assert wanted.dropout == tuned.model.dropout, name
     comparison = [n for n in names if n.startswith("spa-en-") and n != "spa-en-quick"]
     sizes = {(load_config(n).model.units, load_config(n).tokenizer.vocab_size) for n in comparison}
     assert sizes == {(256, 5000)}  # one size for the whole comparison
