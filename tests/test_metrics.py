@@ -104,6 +104,21 @@ def test_perplexity_is_exp_of_total_nll_over_total_tokens_across_batches():
     assert float(metric.count.numpy()) == 0.0
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_loss_gradient_is_softmax_minus_the_smoothed_target_on_real_tokens(eps):
+    import tensorflow as tf
+
+    logits = tf.constant(LOGITS)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = MaskedCrossEntropy(label_smoothing=eps)(LABELS, logits)
+    gradient = tape.gradient(loss, logits).numpy()
+    vocab, real = LOGITS.shape[-1], (LABELS != 0).sum()
+    target = (1 - eps) * np.eye(vocab)[LABELS] + eps / vocab
+    expected = (np.exp(log_softmax(LOGITS)) - target) * (LABELS != 0)[..., None] / real
+    np.testing.assert_allclose(gradient, expected, atol=1e-6)
+
+
 def test_masked_accuracy_counts_real_tokens_only():
     metric = MaskedAccuracy()
     metric.update_state(LABELS, LOGITS)

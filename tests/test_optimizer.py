@@ -1,11 +1,12 @@
 """The optimizer and its learning-rate schedules (translator.optimizer)."""
 
 import keras
+import numpy as np
 import pytest
 
 from translator.callbacks import TimeBudget
 from translator.config import load_config
-from translator.optimizer import BudgetCosine, WarmupSchedule, make_optimizer
+from translator.optimizer import BudgetCosine, FusedAdam, WarmupSchedule, make_optimizer
 
 
 def test_learning_rate_schedules():
@@ -41,3 +42,47 @@ def test_cosine_over_a_time_budget_reaches_zero_when_the_budget_ends():
     assert float(optimizer.learning_rate) == pytest.approx(config.train.learning_rate, rel=1e-3)
     optimizer.iterations.assign(50)
     assert float(optimizer.learning_rate) == pytest.approx(config.train.learning_rate / 2, rel=0.05)
+
+
+def _textbook_adam(w, grads, lr, b1=0.9, b2=0.999, eps=1e-7):
+    """Kingma & Ba's Adam in NumPy, Keras' epsilon-hat form."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    return w
+
+
+def test_fused_adam_matches_the_textbook_update_for_dense_and_sparse_gradients():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(6, 3)).astype("float32")
+    grads = [rng.normal(size=(6, 3)).astype("float32") for _ in range(3)]
+    dense = keras.Variable(w0)
+    sparse = keras.Variable(w0)
+    optimizer = FusedAdam(learning_rate=0.01)
+    optimizer.build([dense, sparse])
+
+    @tf.function
+    def apply(g: tf.Tensor) -> None:
+        # Rows 0..5 as IndexedSlices (an embedding's gradient), in shuffled order.
+        rows = tf.constant([3, 0, 5, 1, 4, 2])
+        slices = tf.IndexedSlices(tf.gather(g, rows), rows, tf.constant([6, 3]))
+        optimizer.apply([g, slices], [dense, sparse])
+
+    for g in grads:
+        apply(tf.constant(g))
+    expected = _textbook_adam(w0, grads, 0.01)
+    np.testing.assert_allclose(dense.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sparse.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert int(optimizer.iterations.numpy()) == 3
+
+
+def test_make_optimizer_gives_fused_adam_that_round_trips_its_config():
+    optimizer = make_optimizer(load_config("dates"), total_steps=100)
+    assert isinstance(optimizer, FusedAdam)
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert isinstance(again, FusedAdam)
+    assert again.global_clipnorm == optimizer.global_clipnorm

