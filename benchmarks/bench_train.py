@@ -55,8 +55,9 @@ def tutorial_model(source_vocab: int, target_vocab: int, units: int) -> object:
     bidirectional GRU encoder with summed directions, a GRU decoder from a zero state,
     one-head ``MultiHeadAttention`` cross-attention with a residual connection and
     layer normalization, and a dense output layer.  It compiles as the tutorial does:
-    Adam, its masked loss, and its masked accuracy and loss as metrics.  Timing it on the same batches
-    and machine as our variants gives a same-run ratio instead of a remembered figure.
+    Adam, its masked loss, and its masked accuracy and loss as metrics.  Timing it on
+    the same batches and machine as our variants gives a same-run ratio instead of a
+    remembered figure.
     """
     import keras
 
