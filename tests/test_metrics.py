@@ -117,6 +117,11 @@ def test_loss_gradient_is_softmax_minus_the_smoothed_target_on_real_tokens(eps):
     target = (1 - eps) * np.eye(vocab)[LABELS] + eps / vocab
     expected = (np.exp(log_softmax(LOGITS)) - target) * (LABELS != 0)[..., None] / real
     np.testing.assert_allclose(gradient, expected, atol=1e-6)
+    # The same loss when the vocabulary is only known at run time (the extractive
+    # decoder's logits are over a batch's sentences).
+    spec = tf.TensorSpec([None, None, None], tf.float32)
+    dynamic = tf.function(lambda x: MaskedCrossEntropy(label_smoothing=eps)(LABELS, x), [spec])
+    assert float(dynamic(logits)) == pytest.approx(float(loss), rel=1e-6)
 
 
 def test_masked_accuracy_counts_real_tokens_only():
