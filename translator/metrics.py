@@ -127,14 +127,13 @@ class MaskedAccuracy(keras.metrics.Metric):
         self.count = self.add_variable((), "zeros", dtype="float64", name="count")
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        labels, logits, _ = _prepare(y_true, y_pred)
-        mask = ops.not_equal(labels, PAD_ID)
+        labels, logits, mask = _prepare(y_true, y_pred)
         # The label's logit is the largest (ties count as hits): one max pass, where
         # Keras' argmax makes four over [batch, time, vocab] (it remaps -0.0 first).
         top = ops.max(logits, axis=-1)
-        hits = ops.logical_and(ops.greater_equal(_label_logits(labels, logits), top), mask)
-        self.correct.assign_add(ops.cast(ops.sum(ops.cast(hits, "float32")), "float64"))
-        self.count.assign_add(ops.cast(ops.sum(ops.cast(mask, "float32")), "float64"))
+        hits = ops.cast(ops.greater_equal(_label_logits(labels, logits), top), "float32") * mask
+        self.correct.assign_add(ops.cast(ops.sum(hits), "float64"))
+        self.count.assign_add(ops.cast(ops.sum(mask), "float64"))
 
     def result(self) -> Any:
         return ops.cast(ops.divide_no_nan(self.correct, self.count), "float32")

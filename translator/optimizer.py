@@ -79,7 +79,8 @@ class FusedAdam(keras.optimizers.Adam):
         import tensorflow as tf
 
         if self.amsgrad or keras.backend.backend() != "tensorflow" or tf.distribute.has_strategy():
-            return super().update_step(gradient, variable, learning_rate)
+            super().update_step(gradient, variable, learning_rate)
+            return
         dtype = variable.dtype
         step = ops.cast(self.iterations + 1, dtype)
         index = self._get_variable_index(variable)
@@ -95,7 +96,6 @@ class FusedAdam(keras.optimizers.Adam):
             epsilon=ops.cast(self.epsilon, dtype),
             grad=tf.convert_to_tensor(ops.cast(gradient, dtype)),  # sparse -> dense, as Keras
         )
-        return None
 
 
 def make_optimizer(
