@@ -35,6 +35,7 @@ def test_configs_are_frozen():
         ("modle.cell=gru", "unknown config key 'modle.cell'"),
         ("train.batch_size=0", "train.batch_size=0 must be > 0"),
         ("train.batch_size=big", "train.batch_size='big' has the wrong type"),
+        ("train.time_budget_minutes=0", "train.time_budget_minutes=0.0 must be > 0"),
         ("model.decoder=cho model.input_feeding=true", "needs model.decoder=luong"),
         ("tokenizer.kind=bpe", "tokenizer.kind='bpe' is not allowed"),
         ("novalue", "expected section.key=value"),

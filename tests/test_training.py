@@ -179,15 +179,25 @@ def test_run_folder_interrupt_and_resume_continue_epochs_steps_and_data_order(tm
         assert b["val_loss"] == pytest.approx(a["val_loss"], rel=1e-3)
 
 
-def test_time_budget_stops_cleanly_with_checkpoint_and_summary(tmp_path):
+@pytest.mark.parametrize(
+    "budget",
+    [
+        ["--time-budget", "0.005"],
+        ["--set", "train.time_budget_minutes=0.005"],  # a preset's own budget
+        ["--set", "train.time_budget_minutes=600", "--time-budget", "0.005"],  # CLI wins
+    ],
+    ids=["cli", "config", "cli-over-config"],
+)
+def test_time_budget_stops_cleanly_with_checkpoint_and_summary(tmp_path, budget):
     run = tmp_path / "budget"
     # 0.005 min = 0.3 s: the first epoch's tracing alone is longer.
     args = tiny_args(
         run, "train.epochs=50", "train.early_stopping_patience=null", "train.schedule=budget_cosine"
     )
-    assert train_cli.main([*args, "--time-budget", "0.005"]) == 0
+    assert train_cli.main([*args, *budget]) == 0
     summary = read_json(RunPaths(run).summary)
     assert summary["stopped_by"] == "time_budget"
+    assert summary["time_budget_minutes"] == 0.005
     # Cosine anneals over the budget (not the 50 epochs): already below the peak.
     assert summary["final"]["learning_rate"] < 0.003
     assert summary["epochs"] == 1 and summary["partial_last_epoch"]

@@ -217,6 +217,9 @@ class TrainConfig:
     checkpoint_every_minutes: float | None = 5.0
     # Validation perplexity every N batches as well (finer learning curves); null: off.
     validate_every_steps: int | None = None
+    # Stop cleanly after this much wall-clock time, counted from the command's start;
+    # ``--time-budget`` overrides it.  null: train for ``epochs``.
+    time_budget_minutes: float | None = None
 
     def validate(self) -> None:
         _positive("train.batch_size", self.batch_size)
@@ -234,6 +237,8 @@ class TrainConfig:
             _positive("train.checkpoint_every_minutes", self.checkpoint_every_minutes)
         if self.validate_every_steps is not None:
             _positive("train.validate_every_steps", self.validate_every_steps)
+        if self.time_budget_minutes is not None:
+            _positive("train.time_budget_minutes", self.time_budget_minutes)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing={self.label_smoothing!r} must be in [0, 1)")
 

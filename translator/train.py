@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-budget",
         type=float,
         metavar="MINUTES",
-        help="stop cleanly (checkpoint + summary) when this much wall-clock time is spent",
+        help="stop cleanly (checkpoint + summary) when this much wall-clock time is spent, "
+        "counted from the command's start (default: the config's train.time_budget_minutes)",
     )
     parser.add_argument(
         "--download", action="store_true", help="allow downloading a missing corpus"

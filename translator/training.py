@@ -84,7 +84,7 @@ class TrainOptions:
     resume: bool = False
     distribute: str | None = None
     mixed_precision: bool = False
-    time_budget_minutes: float | None = None
+    time_budget_minutes: float | None = None  # None: the config's train.time_budget_minutes
     download: bool = False
     verbose: int = 1
     command: str = ""
@@ -102,7 +102,10 @@ def train(config: Config, output: str | Path, options: TrainOptions | None = Non
     """
     options = options or TrainOptions()
     started = time.monotonic() if options.started_at is None else options.started_at
-    options = dataclasses.replace(options, started_at=started)
+    budget_minutes = options.time_budget_minutes  # --time-budget wins over the config's
+    if budget_minutes is None:
+        budget_minutes = config.train.time_budget_minutes
+    options = dataclasses.replace(options, started_at=started, time_budget_minutes=budget_minutes)
     paths = RunPaths(Path(output))
     chief = is_chief(options.distribute)
     check_output(paths, options.resume, chief)
