@@ -237,6 +237,7 @@ def test_interim_validation_adds_curve_points_and_leaves_the_epoch_alone(tmp_pat
         (["--set", "train.optimiser=adam"], "optimiser"),
         (["--set", "train.batch_size=big"], "train.batch_size"),
         (["--set", "data.corpus=no-such-corpus"], "no-such-corpus"),
+        (["--time-budget", "0"], "--time-budget must be > 0 minutes"),
     ],
 )
 def test_bad_config_exits_2_with_the_key_before_any_work(tmp_path, capsys, args, needle):

@@ -114,8 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail("--config is required (a preset name or a .yaml path)")
         else:
             config = load_config(args.config, args.overrides)
-        if args.time_budget is not None and args.time_budget <= 0:
-            return _fail("--time-budget must be > 0 minutes")
         options = TrainOptions(
             resume=args.resume,
             distribute=args.distribute,

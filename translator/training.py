@@ -105,13 +105,13 @@ def train(config: Config, output: str | Path, options: TrainOptions | None = Non
     budget_minutes = options.time_budget_minutes  # --time-budget wins over the config's
     if budget_minutes is None:
         budget_minutes = config.train.time_budget_minutes
+    if budget_minutes is not None and budget_minutes <= 0:
+        raise ConfigError("--time-budget must be > 0 minutes")
     options = dataclasses.replace(options, started_at=started, time_budget_minutes=budget_minutes)
     paths = RunPaths(Path(output))
     chief = is_chief(options.distribute)
     check_output(paths, options.resume, chief)
     strategy = make_strategy(options.distribute)  # before other TF work (collectives)
-    if options.time_budget_minutes is not None and options.time_budget_minutes <= 0:
-        raise ConfigError("--time-budget must be > 0 minutes")
 
     splits = load_splits_from_config(config, download=options.download)
     previous_policy = keras.mixed_precision.global_policy()
