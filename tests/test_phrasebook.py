@@ -95,7 +95,8 @@ def test_quick_demo_model_on_the_everyday_sentences(data_dir, tmp_path):
     (the preset's beam search), gets most everyday sentences right.
 
     On 2026-12-04's idle 2-core AVX-512 machine it took 9,532-9,725 steps to 47.4-48.1
-    BLEU, and 27-29/39 with beam search (README, Short everyday sentences).  A budget
+    BLEU and 27-29/39 with beam search; with short pairs twice per epoch (the preset
+    since 2026-12-05) 47.1 BLEU and 35/39 (README, Short everyday sentences).  A budget
     measures the machine too: a slow 2-core AVX2 machine fits ~3,900 steps (35.8 BLEU),
     so below 6,000 steps (a guess between the two) the test reports an expected
     failure, not a defect.
@@ -120,5 +121,5 @@ def test_quick_demo_model_on_the_everyday_sentences(data_dir, tmp_path):
     print(f"\nspa-en-quick: {steps} steps, {right} everyday sentences, BLEU {bleu:.1f}")
     if steps < 6000:
         pytest.xfail(f"{steps} steps in {budget:.0f} s: too slow a machine for 40 BLEU (README)")
-    assert book["right"] >= 25
+    assert book["right"] >= 30  # 27-29 without the repeated short pairs
     assert bleu >= 40.0
