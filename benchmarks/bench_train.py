@@ -10,10 +10,14 @@ encoder) trains on the same batches: ``--warmup`` steps first (tracing, caches),
 makes them (shuffled, each padded to its longest pair, 64 pairs whatever
 ``--batch-size`` says), so ``--batch-size 128`` compares a larger batch against the
 tutorial as published.
+A variant name may carry config overrides after a colon (``;`` between several), so
+one run can time a setting beside the variant as shipped.
 Prints a Markdown table; nothing is asserted.
 
     TRANSLATOR_DATA_DIR=/work/shared/data python benchmarks/bench_train.py --steps 30
     python benchmarks/bench_train.py --variants bahdanau-gru,tf-tutorial-unbucketed
+    python benchmarks/bench_train.py \
+        --variants bahdanau-gru,bahdanau-gru:model.encoder_units=128,tf-tutorial-unbucketed
 """
 
 from __future__ import annotations
@@ -101,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants",
         default=",".join([*VARIANTS, *REFERENCES]),
-        help=f"comma list of {[*VARIANTS, *REFERENCES]}",
+        help=f"comma list of {[*VARIANTS, *REFERENCES]}, each optionally with "
+        "':KEY=VALUE;KEY=VALUE' config overrides",
     )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--units", type=int, default=256)
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=30000, help="pairs to tokenize")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in names if v not in VARIANTS and v not in REFERENCES]
+    unknown = [v for v in names if v.partition(":")[0] not in VARIANTS and v not in REFERENCES]
     if unknown:
         print(f"error: unknown variant {unknown[0]!r}; choose from {[*VARIANTS, *REFERENCES]}")
         return 2
@@ -167,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
             own = plain_batches if name == "tf-tutorial-unbucketed" else batches
             timers.append(Timer(name, model, own, fused=True))
             continue
-        cell, decoder, attention, feed = VARIANTS[name]
+        variant, _, overrides = name.partition(":")
+        cell, decoder, attention, feed = VARIANTS[variant]
+        base = config.override([o for o in overrides.split(";") if o]) if overrides else config
         model_config = dataclasses.replace(
-            config.model,
+            base.model,
             cell=cell,
             decoder=decoder,
             attention=attention,
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             source_vocab_size=source_tok.vocab_size,
             target_vocab_size=target_tok.vocab_size,
         )
-        variant_config = config.replace(model=model_config)
+        variant_config = base.replace(model=model_config)
         model = build_model(variant_config)
         compile_model(model, variant_config, total_steps=(args.rounds + 1) * len(batches))
         timers.append(Timer(name, model, batches, model.decoder.fused))

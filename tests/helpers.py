@@ -136,6 +136,8 @@ def _build(base: Path, alphabet: str = ALPHABET, name: str = "reverse") -> Artif
             units=32,
             decoder="luong",
             attention="general",
+            # trained as spa-en is on CPUs with AVX-512 BF16 (inference is float32)
+            output_bfloat16=True,
             source_vocab_size=tokenizer.vocab_size,
             target_vocab_size=tokenizer.vocab_size,
         ),

@@ -95,8 +95,9 @@ def test_fresh_process_without_translator_matches_in_process_decoding(artifacts,
 
 def test_export_reverses_most_of_its_training_words(artifacts):  # noqa: F811
     # The tiny model learned "reverse the letters" on reverse_pairs(192).  Measured
-    # there: greedy 74 exact (38.5 %), beam-3 78 (40.6 %); the first letter (the input's
-    # last) right for 182 (94.8 %) both ways.  The thresholds sit a bit below.
+    # there, trained with a bfloat16 output layer: greedy 71 exact (37.0 %), beam-3 77
+    # (40.1 %; 74 and 78 in float32); the first letter (the input's last) right for
+    # 182 (94.8 %) both ways.  The thresholds sit a bit below.
     pairs = reverse_pairs(192)
     sources, wanted = [s for s, _ in pairs], [t for _, t in pairs]
     for beam_size, min_exact in ((1, 0.33), (3, 0.35)):

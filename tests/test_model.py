@@ -40,10 +40,9 @@ def tiny(cell="gru", decoder="bahdanau", attention="general", input_feeding=Fals
         attention=attention,
         input_feeding=input_feeding,
         bidirectional=bi,
-        merge_mode="sum" if attention == "dot" else "concat",
         source_vocab_size=20,
         target_vocab_size=24,
-        **kw,
+        **{"merge_mode": "sum" if attention == "dot" else "concat", **kw},
     )
     return build_model(cfg)
 
@@ -106,6 +105,34 @@ def test_luong_ablations_deep_output_and_scaled_scores(feed):
     assert restored.decoder.deep_output and restored.decoder.attention.scale
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_half_width_bidirectional_encoder(cell):
+    """encoder_units=units/2 (OpenNMT-py's brnn): each direction is half as wide, the
+    concatenated memory and final states are as wide as the decoder, so the bridge
+    passes them on unprojected and even the ``dot`` score applies."""
+    model = tiny(cell, "luong", "dot", encoder_units=6, merge_mode="concat")
+    forward = model.encoder.rnns[0].forward_layer.cell
+    gates = 3 if cell == "gru" else 4
+    assert forward.recurrent_kernel.shape == (6, 6 * gates)
+    assert model.encoder.output_dim == 12
+    assert model.encode(SRC)["memory"].shape == (3, 6, 12)
+    assert not model.bridge.weights
+    full = tiny(cell, "luong", "general")
+    assert full.encoder.output_dim == 24
+    logits = model((SRC, TGT)).numpy()
+    state = model.encode(SRC)
+    steps = []
+    for t in range(TGT.shape[1]):
+        step_logits, state, _ = model.decode_step(TGT[:, t], state)
+        steps.append(step_logits.numpy())
+    np.testing.assert_allclose(np.stack(steps, 1), logits, atol=1e-5)
+    clone = Seq2Seq.from_config(model.get_config())
+    clone.build()
+    assert clone.count_params() == model.count_params()
+    with pytest.raises(ConfigError, match="encoder_units"):
+        ModelConfig(encoder_units=0).validate()
+
+
 def test_state_is_a_flat_dict_of_batch_major_tensors():
     model = tiny("lstm", "luong", "general", True, encoder_layers=2, decoder_layers=2)
     state = model.encode(SRC)
@@ -160,6 +187,29 @@ def test_weight_tying_shares_the_embedding():
         )
 
 
+def test_bfloat16_output_layer_in_training_only(tmp_path):
+    """output_bfloat16 rounds the output layer's inputs, weights and logits to bfloat16
+    in training; inference stays float32, equal to the same weights without it."""
+    model = tiny("gru", "luong", output_bfloat16=True)
+    plain = tiny("gru", "luong")
+    plain.set_weights(model.get_weights())
+    assert model.decoder.output_layer.kernel.dtype == "float32"
+    expected = plain((SRC, TGT)).numpy()
+    np.testing.assert_array_equal(model((SRC, TGT)).numpy(), expected)
+    trained = model((SRC, TGT), training=True)  # the tiny model has no dropout
+    assert trained.dtype == "float32"
+    # bfloat16 keeps 8 bits of mantissa: close to the float32 logits, not equal
+    assert not np.array_equal(trained.numpy(), expected)
+    np.testing.assert_allclose(trained.numpy(), expected, atol=0.02 * np.abs(expected).max())
+    path = tmp_path / "bf16.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.decoder.output_bfloat16
+    np.testing.assert_array_equal(loaded((SRC, TGT), training=True), trained)
+    with pytest.raises(ConfigError, match="output_bfloat16"):
+        tiny("gru", "luong", output_bfloat16=True, tie_embeddings=True)
+
+
 def test_build_model_needs_vocabulary_sizes_and_compatible_dot():
     with pytest.raises(ConfigError, match="vocab_size"):
         build_model(ModelConfig())
@@ -176,12 +226,18 @@ def test_build_model_needs_vocabulary_sizes_and_compatible_dot():
 
 
 @pytest.mark.parametrize(
-    "decoder,feed", [("sutskever", False), ("bahdanau", False), ("luong", True)]
+    "decoder,feed,extra",
+    [
+        ("sutskever", False, {}),
+        ("bahdanau", False, {}),
+        ("luong", True, {}),
+        ("luong", False, {"encoder_units": 6, "output_bfloat16": True}),
+    ],
 )
-def test_fit_lowers_loss_and_every_weight_gets_gradient(decoder, feed):
+def test_fit_lowers_loss_and_every_weight_gets_gradient(decoder, feed, extra):
     import tensorflow as tf
 
-    model = tiny("gru", decoder, "general", feed, encoder_layers=2, decoder_layers=2)
+    model = tiny("gru", decoder, "general", feed, encoder_layers=2, decoder_layers=2, **extra)
     labels = np.concatenate([TGT[:, 1:], np.full((3, 1), 3, "int32")], axis=1)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     with tf.GradientTape() as tape:

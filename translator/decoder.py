@@ -35,11 +35,13 @@ def time_loop(body: Any, carry: Any, inputs: Any, num_outputs: int) -> tuple[Any
     but the outputs is accumulated.
     """
     steps = tf.shape(inputs)[1]
-    time_major = tf.transpose(inputs, [1, 0, 2])
+    # Read through a TensorArray, not by slicing the captured tensor: a slice's
+    # gradient is a whole [time, batch, dim] tensor per step, summed over the steps.
+    xs = tf.TensorArray(inputs.dtype, size=steps).unstack(tf.transpose(inputs, [1, 0, 2]))
     arrays = tuple(tf.TensorArray(inputs.dtype, size=steps) for _ in range(num_outputs))
 
     def loop_body(t: Any, carry: Any, arrays: Any) -> Any:
-        carry, ys = body(carry, time_major[t])
+        carry, ys = body(carry, xs.read(t))
         return t + 1, carry, tuple(a.write(t, y) for a, y in zip(arrays, ys))
 
     # maximum_iterations lets XLA (jit_compile) size the gradient accumulators.
@@ -121,6 +123,11 @@ class Decoder(keras.layers.Layer):
         dropout: on embeddings, between layers and before the output layer.
         tie_embeddings: output layer reuses the embedding matrix (needs
             ``units == embedding_dim``), Press & Wolf (2017).
+        output_bfloat16: in training, the output layer multiplies in bfloat16
+            (float32 weights cast to bfloat16, logits cast back to float32): its
+            matmuls ~1.8x faster on CPUs with AVX-512 BF16 or AMX, slower elsewhere.
+            Inference stays float32, so decoding still reproduces the teacher-forced
+            logits exactly.  Not with ``tie_embeddings``.
 
     Shapes: :meth:`call` maps ``decoder_input_ids`` ``[batch, tgt_len]`` and a state
     from :meth:`initial_state` to ``logits [batch, tgt_len, vocab]`` (``vocab`` is the
@@ -148,6 +155,7 @@ class Decoder(keras.layers.Layer):
         pointer_generator: bool = False,
         dropout: float = 0.0,
         tie_embeddings: bool = False,
+        output_bfloat16: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -157,6 +165,8 @@ class Decoder(keras.layers.Layer):
             raise ValueError(
                 f"tie_embeddings needs units == embedding_dim, got {units} and {embedding_dim}"
             )
+        if tie_embeddings and output_bfloat16:
+            raise ValueError("output_bfloat16 needs an untied output layer (tie_embeddings=False)")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.units = units
@@ -174,6 +184,7 @@ class Decoder(keras.layers.Layer):
         self.pointer_generator = pointer_generator and self.has_attention
         self.dropout = dropout
         self.tie_embeddings = tie_embeddings
+        self.output_bfloat16 = output_bfloat16
         # XLA cannot size the step loop's gradient buffers once Keras relaxes the
         # traced shapes (varying batch/target lengths); Keras reads this flag.
         self.supports_jit = self.fused
@@ -382,12 +393,19 @@ class Decoder(keras.layers.Layer):
         weights: Any = None,
         p_gen: Any = None,
         extended_ids: Any = None,
+        training: bool = False,
     ) -> Any:
         """Output layer: ``[..., units]`` -> logits ``[..., vocab]``; with the pointer
         generator, log-probabilities over the extended vocabulary."""
         if self.tie_embeddings:
             logits = ops.matmul(outputs, ops.transpose(self.embedding.embeddings))
             logits = logits + self.output_bias
+        elif self.output_bfloat16 and training:
+            # CPUs have no kernel for bfloat16 inputs with a float32 product, so the
+            # logits are rounded to bfloat16 too: fine for the loss, not for scoring.
+            layer = self.output_layer
+            logits = ops.matmul(ops.cast(outputs, "bfloat16"), ops.cast(layer.kernel, "bfloat16"))
+            logits = ops.cast(logits, "float32") + layer.bias
         else:
             logits = self.output_layer(outputs)
         if p_gen is None:
@@ -409,7 +427,11 @@ class Decoder(keras.layers.Layer):
         embedded = self.dropout_layer(self.embedding(self._input_ids(token_ids)), training=training)
         out, new_state, weights, p_gen = self._step(embedded, state, training=training)
         logits = self.project(
-            self.dropout_layer(out, training=training), weights, p_gen, state.get("extended_ids")
+            self.dropout_layer(out, training=training),
+            weights,
+            p_gen,
+            state.get("extended_ids"),
+            training=training,
         )
         return logits, new_state, weights
 
@@ -430,6 +452,7 @@ class Decoder(keras.layers.Layer):
             weights,
             p_gen,
             state.get("extended_ids"),
+            training=training,
         )
         return logits, weights
 
@@ -493,5 +516,6 @@ class Decoder(keras.layers.Layer):
             pointer_generator=self.pointer_generator,
             dropout=self.dropout,
             tie_embeddings=self.tie_embeddings,
+            output_bfloat16=self.output_bfloat16,
         )
         return config

@@ -13,6 +13,7 @@ from translator.config import Config, ConfigError, ModelConfig
 from translator.decoder import Decoder
 from translator.encoder import Bridge, Encoder
 from translator.extractive import ExtractiveSummarizer
+from translator.hardware import resolve_bfloat16
 from translator.special_tokens import PAD_ID
 
 _PACKAGE = "translator"
@@ -51,6 +52,7 @@ class Seq2Seq(keras.Model):
         cell: str = "gru",
         embedding_dim: int = 256,
         units: int = 256,
+        encoder_units: int | None = None,
         encoder_layers: int = 1,
         decoder_layers: int = 1,
         bidirectional: bool = True,
@@ -63,6 +65,7 @@ class Seq2Seq(keras.Model):
         deep_output: bool = False,
         scale_scores: bool = False,
         tie_embeddings: bool = False,
+        output_bfloat16: bool = False,
         pointer_generator: bool = False,
         coverage: bool = False,
         coverage_loss_weight: float = 1.0,
@@ -75,6 +78,7 @@ class Seq2Seq(keras.Model):
             cell=cell,
             embedding_dim=embedding_dim,
             units=units,
+            encoder_units=encoder_units,
             encoder_layers=encoder_layers,
             decoder_layers=decoder_layers,
             bidirectional=bidirectional,
@@ -87,6 +91,7 @@ class Seq2Seq(keras.Model):
             deep_output=deep_output,
             scale_scores=scale_scores,
             tie_embeddings=tie_embeddings,
+            output_bfloat16=output_bfloat16,
             pointer_generator=pointer_generator,
             coverage=coverage,
             coverage_loss_weight=coverage_loss_weight,
@@ -94,7 +99,7 @@ class Seq2Seq(keras.Model):
         self.encoder = Encoder(
             source_vocab_size,
             embedding_dim,
-            units,
+            encoder_units or units,
             cell=cell,
             num_layers=encoder_layers,
             bidirectional=bidirectional,
@@ -122,6 +127,7 @@ class Seq2Seq(keras.Model):
             pointer_generator=pointer_generator,
             dropout=dropout,
             tie_embeddings=tie_embeddings,
+            output_bfloat16=output_bfloat16,
             name="decoder",
         )
 
@@ -212,8 +218,12 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq | ExtractiveSummarizer:
             f"model.tie_embeddings=true needs model.units == model.embedding_dim, got "
             f"{model_config.units} and {model_config.embedding_dim}"
         )
+    if model_config.tie_embeddings and model_config.output_bfloat16 is True:
+        raise ConfigError(
+            "model.output_bfloat16=true needs an untied output layer (model.tie_embeddings=false)"
+        )
     if model_config.decoder == "luong" and model_config.attention == "dot":
-        memory_dim = model_config.units * (
+        memory_dim = (model_config.encoder_units or model_config.units) * (
             2 if model_config.bidirectional and model_config.merge_mode == "concat" else 1
         )
         if memory_dim != model_config.units:
@@ -223,6 +233,10 @@ def build_model(config: Config | ModelConfig) -> Seq2Seq | ExtractiveSummarizer:
             )
     fields = dataclasses.asdict(model_config)
     del fields["architecture"]  # always seq2seq here
+    # "auto" means this machine's choice; a tied output layer stays float32.
+    fields["output_bfloat16"] = (
+        resolve_bfloat16(model_config.output_bfloat16) and not model_config.tie_embeddings
+    )
     model = Seq2Seq(**fields, **extra, name="seq2seq")
     model.build()
     return model
