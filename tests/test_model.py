@@ -47,6 +47,16 @@ def tiny(cell="gru", decoder="bahdanau", attention="general", input_feeding=Fals
     return build_model(cfg)
 
 
+def stepwise_logits(model):
+    """``decode_step`` over TGT from ``encode(SRC)``: ``[batch, tgt_len, vocab]``."""
+    state = model.encode(SRC)
+    steps = []
+    for t in range(TGT.shape[1]):
+        step_logits, state, _ = model.decode_step(TGT[:, t], state)
+        steps.append(step_logits.numpy())
+    return np.stack(steps, 1)
+
+
 @pytest.mark.parametrize("cell,decoder,attention,input_feeding,bi", COMBOS)
 def test_shapes_masking_and_stepwise_parity(cell, decoder, attention, input_feeding, bi):
     model = tiny(cell, decoder, attention, input_feeding, bi)
@@ -88,12 +98,7 @@ def test_luong_ablations_deep_output_and_scaled_scores(feed):
     assert model.decoder.readout.kernel.shape == (12 * 2 + 12 + 12, 12)  # [c; h; E y]
     assert plain.decoder.readout.kernel.shape == (12 * 2 + 12, 12)
     logits = model((SRC, TGT)).numpy()
-    state = model.encode(SRC)
-    steps = []
-    for t in range(TGT.shape[1]):
-        step_logits, state, _ = model.decode_step(TGT[:, t], state)
-        steps.append(step_logits.numpy())
-    np.testing.assert_allclose(np.stack(steps, 1), logits, atol=1e-5)
+    np.testing.assert_allclose(stepwise_logits(model), logits, atol=1e-5)
     # the scaled score is the plain general score over sqrt(query size)
     attention = model.decoder.attention
     query = np.random.default_rng(0).normal(size=(3, 2, 12)).astype("float32")
@@ -120,12 +125,7 @@ def test_half_width_bidirectional_encoder(cell):
     full = tiny(cell, "luong", "general")
     assert full.encoder.output_dim == 24
     logits = model((SRC, TGT)).numpy()
-    state = model.encode(SRC)
-    steps = []
-    for t in range(TGT.shape[1]):
-        step_logits, state, _ = model.decode_step(TGT[:, t], state)
-        steps.append(step_logits.numpy())
-    np.testing.assert_allclose(np.stack(steps, 1), logits, atol=1e-5)
+    np.testing.assert_allclose(stepwise_logits(model), logits, atol=1e-5)
     clone = Seq2Seq.from_config(model.get_config())
     clone.build()
     assert clone.count_params() == model.count_params()
