@@ -133,6 +133,8 @@ def test_run_folder_interrupt_and_resume_continue_epochs_steps_and_data_order(tm
     summary = read_json(RunPaths(ref).summary)
     steps = summary["steps_per_epoch"]
     assert summary["epochs"] == 2 and summary["steps"] == 2 * steps
+    assert summary["model"]["encoder_units"] == summary["model"]["units"]  # the default
+    assert summary["model"]["output_bfloat16"] is False
     layout = RunPaths(ref)
     for path in (layout.config, layout.best, layout.final, layout.history_csv, layout.summary):
         assert path.is_file(), path
@@ -194,8 +196,12 @@ def test_time_budget_stops_cleanly_with_checkpoint_and_summary(tmp_path, budget)
     args = tiny_args(
         run, "train.epochs=50", "train.early_stopping_patience=null", "train.schedule=budget_cosine"
     )
+    # spa-en's speed settings too, so the summary must record them as trained.
+    args += ["--set", "model.encoder_units=8", "--set", "model.output_bfloat16=true"]
     assert train_cli.main([*args, *budget]) == 0
     summary = read_json(RunPaths(run).summary)
+    assert summary["model"]["encoder_units"] == 8
+    assert summary["model"]["output_bfloat16"] is True
     assert summary["stopped_by"] == "time_budget"
     assert summary["time_budget_minutes"] == 0.005
     # Cosine anneals over the budget (not the 50 epochs): already below the peak.

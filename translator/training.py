@@ -299,6 +299,11 @@ def summarize(
             "bidirectional": config.model.bidirectional,
             "embedding_dim": config.model.embedding_dim,
             "units": config.model.units,
+            "encoder_units": config.model.encoder_units or config.model.units,  # per direction
+            # as resolved here ("auto" -> true / false); extractive models have no decoder
+            "output_bfloat16": bool(
+                getattr(model, "decoder", None) and model.decoder.output_bfloat16
+            ),
             "source_vocab_size": config.model.source_vocab_size,
             "target_vocab_size": config.model.target_vocab_size,
         },
