@@ -38,7 +38,7 @@ from translator.distribution import (
     vector_step_logs,
 )
 from translator.metrics import MaskedAccuracy, MaskedCrossEntropy, Perplexity
-from translator.model import build_model
+from translator.model import Seq2Seq, build_model
 from translator.optimizer import BudgetCosine, make_optimizer
 from translator.pipeline import PipelineStats, TrainingData
 from translator.runs import (
@@ -299,10 +299,14 @@ def summarize(
             "bidirectional": config.model.bidirectional,
             "embedding_dim": config.model.embedding_dim,
             "units": config.model.units,
-            "encoder_units": config.model.encoder_units or config.model.units,  # per direction
-            # as resolved here ("auto" -> true / false); extractive models have no decoder
-            "output_bfloat16": bool(
-                getattr(model, "decoder", None) and model.decoder.output_bfloat16
+            # As built: units per encoder direction, and "auto" resolved on this machine.
+            **(
+                {
+                    "encoder_units": model.encoder.units,
+                    "output_bfloat16": model.decoder.output_bfloat16,
+                }
+                if isinstance(model, Seq2Seq)  # the extractive summarizer has neither
+                else {}
             ),
             "source_vocab_size": config.model.source_vocab_size,
             "target_vocab_size": config.model.target_vocab_size,
